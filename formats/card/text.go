@@ -1,0 +1,141 @@
+package card
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// The character sets are kept as 128-entry tables: checking a byte is one
+// load, which matters at a million records a second.
+type charset [128]bool
+
+func newCharset(s string) (c charset) {
+	for i := 0; i < len(s); i++ {
+		c[s[i]] = true
+	}
+	return c
+}
+
+const (
+	upper  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	digits = "0123456789"
+)
+
+var (
+	// embossSet is the character set embossers carry for the name and
+	// address area (ISO/IEC 7811-1 with the usual OCR-B/Farrington 7B
+	// punctuation): upper-case letters, digits, space and & ' , - . /
+	embossSet = newCharset(upper + digits + " &',-./")
+
+	// track1NameSet is what track 1's name field may hold: the data
+	// characters of the ISO/IEC 7811-2 6-bit alphabet, without the
+	// sentinels and separator (% ^ ?), the characters the standard keeps
+	// for hardware control (! " & ' * + , : ; < = > @ _), the one kept
+	// for extra graphics (#) and the national ones ([ \ ]).
+	track1NameSet = newCharset(upper + digits + " $()-./")
+)
+
+// InEmbossSet reports whether every byte of s is in the emboss set.
+func InEmbossSet(s string) bool { return in(&embossSet, s) < 0 }
+
+// InTrack1NameSet reports whether s may stand in track 1's name field.
+func InTrack1NameSet(s string) bool { return in(&track1NameSet, s) < 0 }
+
+// in returns the byte offset of the first byte of s not in c, or -1.
+func in(c *charset, s string) int {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b >= 0x80 || !c[b] {
+			return i
+		}
+	}
+	return -1
+}
+
+// fold maps letters outside ASCII to what embossers and tracks print for
+// them. It covers Latin-1 and the Latin Extended-A letters European
+// issuers send; anything else is refused rather than guessed.
+var fold = map[rune]string{
+	'À': "A", 'Á': "A", 'Â': "A", 'Ã': "A", 'Ä': "A", 'Å': "A", 'Æ': "AE",
+	'Ç': "C", 'È': "E", 'É': "E", 'Ê': "E", 'Ë': "E", 'Ì': "I", 'Í': "I",
+	'Î': "I", 'Ï': "I", 'Ð': "D", 'Ñ': "N", 'Ò': "O", 'Ó': "O", 'Ô': "O",
+	'Õ': "O", 'Ö': "O", 'Ø': "O", 'Ù': "U", 'Ú': "U", 'Û': "U", 'Ü': "U",
+	'Ý': "Y", 'Þ': "TH", 'ß': "SS", 'ÿ': "Y", 'Ÿ': "Y",
+	'Ā': "A", 'Ă': "A", 'Ą': "A", 'Ć': "C", 'Ĉ': "C", 'Ċ': "C", 'Č': "C",
+	'Ď': "D", 'Đ': "D", 'Ē': "E", 'Ĕ': "E", 'Ė': "E", 'Ę': "E", 'Ě': "E",
+	'Ĝ': "G", 'Ğ': "G", 'Ġ': "G", 'Ģ': "G", 'Ĥ': "H", 'Ħ': "H", 'Ĩ': "I",
+	'Ī': "I", 'Ĭ': "I", 'Į': "I", 'İ': "I", 'Ĳ': "IJ", 'Ĵ': "J", 'Ķ': "K",
+	'Ĺ': "L", 'Ļ': "L", 'Ľ': "L", 'Ŀ': "L", 'Ł': "L", 'Ń': "N", 'Ņ': "N",
+	'Ň': "N", 'Ō': "O", 'Ŏ': "O", 'Ő': "O", 'Œ': "OE", 'Ŕ': "R", 'Ŗ': "R",
+	'Ř': "R", 'Ś': "S", 'Ŝ': "S", 'Ş': "S", 'Š': "S", 'Ţ': "T", 'Ť': "T",
+	'Ŧ': "T", 'Ũ': "U", 'Ū': "U", 'Ŭ': "U", 'Ů': "U", 'Ű': "U", 'Ų': "U",
+	'Ŵ': "W", 'Ŷ': "Y", 'Ź': "Z", 'Ż': "Z", 'Ž': "Z", 'ẞ': "SS",
+	// Typographic punctuation that word processors put into names.
+	'’': "'", '‘': "'", '‐': "-", '‑': "-", '–': "-", '\u00A0': " ",
+}
+
+func init() {
+	// Lower-case letters fold like their upper-case forms.
+	for r, s := range fold {
+		if l := []rune(strings.ToLower(string(r))); len(l) == 1 && l[0] != r {
+			if _, ok := fold[l[0]]; !ok {
+				fold[l[0]] = s
+			}
+		}
+	}
+}
+
+// normalize returns s upper-cased and, if transliterate is set, with
+// accented letters folded to ASCII (é→E, ß→SS, Ø→O) and the byte drop left
+// out. bad is the 1-based position of the first character that would
+// remain outside set, or 0. Strings already in the set are returned as
+// they are, without allocating.
+func normalize(s string, set *charset, transliterate bool, drop byte) (out string, bad int) {
+	i := in(set, s)
+	if i < 0 {
+		return s, 0
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 4)
+	b.WriteString(s[:i])
+	pos := utf8.RuneCountInString(s[:i])
+	var one [1]byte
+	for _, r := range s[i:] {
+		pos++
+		var f string
+		if r < utf8.RuneSelf {
+			one[0] = byte(r)
+			if 'a' <= r && r <= 'z' {
+				one[0] -= 'a' - 'A'
+			}
+			f = string(one[:]) // does not allocate: one byte strings are interned
+		} else if ff, ok := fold[r]; ok && transliterate {
+			f = ff
+		} else {
+			return "", pos
+		}
+		for j := 0; j < len(f); j++ {
+			switch c := f[j]; {
+			case set[c]:
+				b.WriteByte(c)
+			case transliterate && c == drop && drop != 0:
+			default:
+				return "", pos
+			}
+		}
+	}
+	return b.String(), 0
+}
+
+// EmbossText normalizes s for the emboss area; see Validate for the rules.
+// bad is the 1-based position of the first character that cannot be
+// embossed, or 0.
+func EmbossText(s string, transliterate bool) (out string, bad int) {
+	return normalize(s, &embossSet, transliterate, 0)
+}
+
+// Track1Name normalizes s for track 1's name field and tag 5F20. Track 1
+// has no apostrophe, so transliteration drops it (O'HARE → OHARE), as
+// bureaus do.
+func Track1Name(s string, transliterate bool) (out string, bad int) {
+	return normalize(s, &track1NameSet, transliterate, '\'')
+}
