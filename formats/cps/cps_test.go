@@ -1,0 +1,154 @@
+package cps
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/dataprep/dataprep/formats/card"
+	"github.com/dataprep/dataprep/formats/tlv"
+)
+
+func rec() card.Record {
+	return card.Record{
+		PAN: "4000001234567899", PANSeq: "01", Name: "CARDHOLDER/TEST A",
+		Expiry: "2802", Effective: "2601", ServiceCode: "201", Discretionary: "0000123",
+		ChipTags: []card.ChipTag{{Tag: 0x9F08, Value: []byte{0x00, 0x02}}, {Tag: 0x5F28, Value: []byte{0x02, 0x50}}},
+		DGIs:     []card.DGI{{Tag: 0x8000, Value: bytes.Repeat([]byte{0x11}, 48)}},
+	}
+}
+
+var layout = Layout{
+	{DGI: 0x0101, Template: 0x70, Tags: []tlv.Tag{0x5A, 0x5F24, 0x5F25, 0x5F20, 0x57, 0x5F30, 0x5F34, 0x9F08}},
+	{DGI: 0x0202, Template: 0x70, Tags: []tlv.Tag{0x5F28, 0x9F42}, Optional: []tlv.Tag{0x9F42}},
+	{DGI: 0x8000, Issuer: true},
+}
+
+func TestLayoutGolden(t *testing.T) {
+	r := rec()
+	got, err := layout.Append(nil, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "0101" + "4C" + "704A" +
+		"5A084000001234567899" +
+		"5F240328022 9" + // YYMMDD, Feb 2028 is a leap year
+		"5F2503260101" +
+		"5F2011434152444 84F4C4445522F544553542041" +
+		"57104000001234567899D28022010000123F" +
+		"5F30020201" +
+		"5F340101" +
+		"9F08020002" +
+		"0202" + "07" + "7005" + "5F28020250" +
+		"8000" + "30" + strings.Repeat("11", 48)
+	want = strings.ReplaceAll(want, " ", "")
+	if hex.EncodeToString(got) != strings.ToLower(want) {
+		t.Fatalf("got\n%X\nwant\n%s", got, want)
+	}
+	dgis, err := ParseDGIs(got)
+	if err != nil || len(dgis) != 3 {
+		t.Fatalf("%v %v", dgis, err)
+	}
+	o, err := tlv.DecodeOne(dgis[0].Value)
+	if err != nil || len(o.Children) != 8 {
+		t.Fatalf("%v %v", o, err)
+	}
+	if !Sensitive(dgis[2].Tag) || Sensitive(dgis[0].Tag) || Sensitive(0x9000) {
+		t.Fatal("Sensitive")
+	}
+}
+
+func TestLayoutMissing(t *testing.T) {
+	r := rec()
+	r.ChipTags = nil
+	if _, err := layout.Append(nil, &r); !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "9F08") {
+		t.Fatal(err)
+	}
+	r = rec()
+	r.DGIs = nil
+	if _, err := layout.Append(nil, &r); !errors.Is(err, ErrMissing) {
+		t.Fatal(err)
+	}
+	r = rec()
+	r.PAN = "40000A"
+	if _, err := layout.Append(nil, &r); !errors.Is(err, ErrData) {
+		t.Fatal(err)
+	}
+}
+
+func TestLongDGI(t *testing.T) {
+	r := rec()
+	r.ChipTags = append(r.ChipTags, card.ChipTag{Tag: 0x9F4B, Value: bytes.Repeat([]byte{7}, 300)})
+	l := Layout{{DGI: 0x0203, Template: 0x70, Tags: []tlv.Tag{0x9F4B}}}
+	got, err := l.Append([]byte("prefix"), &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(got, []byte("prefix\x02\x03\xff\x01\x35\x70\x82\x01\x31\x9f\x4b\x82\x01\x2c")) {
+		t.Fatalf("%x", got[:20])
+	}
+	d, err := ParseDGIs(got[6:])
+	if err != nil || len(d) != 1 || len(d[0].Value) != 0x135 {
+		t.Fatal(err)
+	}
+}
+
+func TestDGIStrict(t *testing.T) {
+	for _, in := range []string{"01", "010105AA", "0101FF00", "0101FF00FE" + strings.Repeat("00", 0xFE)} {
+		b, _ := hex.DecodeString(in)
+		if _, err := ParseDGIs(b); err == nil {
+			t.Errorf("%s accepted", in)
+		}
+	}
+	if _, err := AppendDGI(nil, 1, make([]byte, 0x10000)); !errors.Is(err, ErrTooLong) {
+		t.Fatal(err)
+	}
+}
+
+func TestBCD(t *testing.T) {
+	if got := hex.EncodeToString(AppendPAN(nil, "370000000000002")); got != "370000000000002f" {
+		t.Fatal(got)
+	}
+	if got := hex.EncodeToString(appendBCD(nil, "201", true)); got != "0201" {
+		t.Fatal(got)
+	}
+	if got := hex.EncodeToString(AppendDate(nil, "2702", true)); got != "270228" {
+		t.Fatal(got)
+	}
+	if got := hex.EncodeToString(AppendDate(nil, "2704", true)); got != "270430" {
+		t.Fatal(got)
+	}
+}
+
+func FuzzParseDGIs(f *testing.F) {
+	f.Add([]byte{0x01, 0x01, 0x02, 0x5A, 0x00})
+	f.Add([]byte{0x80, 0x00, 0xFF, 0x01, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := ParseDGIs(b)
+		if err != nil {
+			return
+		}
+		var re []byte
+		for _, g := range d {
+			re, _ = AppendDGI(re, g.Tag, g.Value)
+		}
+		if !bytes.Equal(re, b) {
+			t.Fatalf("%x re-encodes to %x", b, re)
+		}
+	})
+}
+
+func BenchmarkLayout(b *testing.B) {
+	r := rec()
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if buf, err = layout.Append(buf[:0], &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(buf)))
+}
