@@ -694,6 +694,7 @@ func (h *handlers) list(r *sftp.Request) (sftp.ListerAt, error) {
 // silently clamping it.
 func (h *handlers) RealPath(p string) (string, error) {
 	j := h.j
+	j.log.Debug().Str("method", "Realpath").Str("path", p).Msg("drop: sftp request")
 	if !path.IsAbs(p) {
 		p = "/" + p
 	}
