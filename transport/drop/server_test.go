@@ -2,10 +2,13 @@ package drop
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPutArrives(t *testing.T) {
@@ -124,5 +127,185 @@ func TestRefusals(t *testing.T) {
 	orig, _ := os.ReadFile(local)
 	if !bytes.Equal(disk, orig) {
 		t.Errorf("incoming/a.pgp was changed")
+	}
+}
+
+func TestIssuerIsolation(t *testing.T) {
+	ts := startServer(t, nil)
+	putFixture(t, ts)
+	out, err := ts.as("beta", "ls -la incoming\nls -la outbox\nls -la /\n")
+	if err != nil {
+		t.Fatalf("beta: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "a.pgp") || strings.Contains(out, "report.txt") || strings.Contains(out, "alpha") {
+		t.Errorf("beta sees alpha's files:\n%s", out)
+	}
+	for _, script := range []string{"cd /alpha", "cd ../alpha", "get /alpha/incoming/a.pgp", "ls ../../alpha/outbox"} {
+		if out, err := ts.as("beta", script+"\n"); err == nil {
+			t.Errorf("beta %q succeeded:\n%s", script, out)
+		}
+	}
+	for _, a := range ts.arrivals() {
+		if a.issuer != "alpha" {
+			t.Errorf("unexpected arrival %+v", a)
+		}
+	}
+}
+
+func TestGetFromOutbox(t *testing.T) {
+	ts := startServer(t, nil)
+	putFixture(t, ts)
+	// Planted by someone with access to the disk: neither may be served.
+	secret := filepath.Join(ts.dir, "secret")
+	os.WriteFile(secret, []byte("secret"), 0o600)
+	outbox := filepath.Join(ts.root, "alpha", "outbox")
+	if err := os.Symlink(secret, filepath.Join(outbox, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("report.txt", filepath.Join(outbox, "inside")); err != nil {
+		t.Fatal(err)
+	}
+	got := filepath.Join(ts.dir, "got")
+	out, err := ts.as("alpha", "ls -l outbox\nget outbox/report.txt "+got+"\n")
+	if err != nil {
+		t.Fatalf("get: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(got); string(b) != "report\n" {
+		t.Errorf("got %q", b)
+	}
+	if strings.Contains(out, "escape") || strings.Contains(out, "inside") {
+		t.Errorf("listing shows symlinks:\n%s", out)
+	}
+	for _, name := range []string{"escape", "inside"} {
+		dst := filepath.Join(ts.dir, "got-"+name)
+		if out, err := ts.as("alpha", "get outbox/"+name+" "+dst+"\n"); err == nil {
+			t.Errorf("get of symlink %s succeeded:\n%s", name, out)
+		}
+		if _, err := os.Stat(dst); err == nil {
+			t.Errorf("symlink %s was downloaded", name)
+		}
+	}
+}
+
+func TestAuthRefused(t *testing.T) {
+	ts := startServer(t, nil)
+	cases := []struct{ name, user, key string }{
+		{"unknown key", "alpha", ts.keys["stranger"]},
+		{"right key, wrong user", "beta", ts.keys["alpha"]},
+		{"unknown user", "gamma", ts.keys["alpha"]},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := len(ts.refused())
+			out, err := ts.batch(c.user, c.key, "ls\n")
+			if err == nil {
+				t.Fatalf("login succeeded:\n%s", out)
+			}
+			var found bool
+			for _, r := range ts.refused()[n:] {
+				if strings.HasPrefix(r.what, "auth publickey as "+`"`+c.user+`"`) && r.issuer == c.user && r.remote != "" {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no auth refusal for %s; got %+v", c.user, ts.refused()[n:])
+			}
+		})
+	}
+	if a := ts.arrivals(); len(a) != 0 {
+		t.Errorf("arrivals: %+v", a)
+	}
+}
+
+func TestMaxFileSize(t *testing.T) {
+	ts := startServer(t, func(s *Server) { s.MaxFileSize = 1 << 20 })
+	exact, _ := ts.localFile("exact.pgp", 1<<20)
+	if out, err := ts.as("alpha", "put "+exact+" incoming/exact.pgp\n"); err != nil {
+		t.Fatalf("file of exactly MaxFileSize refused: %v\n%s", err, out)
+	}
+	big, _ := ts.localFile("big.pgp", 2<<20)
+	out, err := ts.as("alpha", "put "+big+" incoming/big.pgp\n")
+	if err == nil {
+		t.Fatalf("oversized put succeeded:\n%s", out)
+	}
+	r := ts.waitRefused(`put "/incoming/big.pgp"`)
+	if !strings.Contains(r.reason, "larger than") {
+		t.Errorf("reason %q", r.reason)
+	}
+	if names := dirNames(t, filepath.Join(ts.root, "alpha", "incoming")); strings.Join(names, " ") != "exact.pgp" {
+		t.Errorf("incoming holds %q, want only exact.pgp", names)
+	}
+	if a := ts.arrivals(); len(a) != 1 || a[0].name != "exact.pgp" {
+		t.Errorf("arrivals %+v", a)
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func TestKilledMidUpload(t *testing.T) {
+	ts := startServer(t, nil)
+	big, _ := ts.localFile("big.pgp", 16<<20)
+	bf := filepath.Join(ts.dir, "batch-big")
+	os.WriteFile(bf, []byte("put "+big+" incoming/big.pgp\n"), 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// -l limits the client to 4 Mbit/s, so the upload takes long enough
+	// to be killed in the middle.
+	cmd := ts.sftpCmd(ctx, "alpha", ts.keys["alpha"], "-l", "4000", "-b", bf)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	incoming := filepath.Join(ts.root, "alpha", "incoming")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var partial int64
+		for _, n := range dirNames(t, incoming) {
+			if fi, err := os.Stat(filepath.Join(incoming, n)); err == nil && strings.HasPrefix(n, tempPrefix) {
+				partial = fi.Size()
+			}
+		}
+		if partial > 256<<10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("upload did not start; log:\n%s", ts.logBuf.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// While in flight the partial file is invisible to the issuer.
+	if out, err := ts.as("alpha", "ls -la incoming\n"); err != nil || strings.Contains(out, "big.pgp") || strings.Contains(out, ".part") {
+		t.Errorf("listing during upload (err %v):\n%s", err, out)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	r := ts.waitRefused(`put "/incoming/big.pgp"`)
+	if !strings.Contains(r.reason, "aborted") {
+		t.Errorf("reason %q", r.reason)
+	}
+	if names := dirNames(t, incoming); len(names) != 0 {
+		t.Errorf("incoming holds %q after the kill", names)
+	}
+	if a := ts.arrivals(); len(a) != 0 {
+		t.Errorf("arrivals %+v", a)
+	}
+	// The name is free again: a full upload now succeeds.
+	small, _ := ts.localFile("small.pgp", 100)
+	if out, err := ts.as("alpha", "put "+small+" incoming/big.pgp\n"); err != nil {
+		t.Fatalf("retry: %v\n%s", err, out)
 	}
 }
