@@ -198,7 +198,7 @@ func HostKeyFromAuthorizedLine(s string) (ssh.PublicKey, error) {
 	var key ssh.PublicKey
 	if k, _, opts, _, err := ssh.ParseAuthorizedKey([]byte(line)); err == nil && len(opts) == 0 {
 		key = k
-	} else if marker, _, k, _, _, err := ssh.ParseKnownHosts([]byte(line)); err == nil && marker == "" {
+	} else if marker, hosts, k, _, _, err := ssh.ParseKnownHosts([]byte(line)); err == nil && marker == "" && plainHosts(hosts) {
 		key = k
 	} else {
 		return nil, fmt.Errorf("host key: neither \"TYPE BASE64\" nor a known_hosts line: %w", ErrBadTarget)
@@ -207,6 +207,17 @@ func HostKeyFromAuthorizedLine(s string) (ssh.PublicKey, error) {
 		return nil, fmt.Errorf("host key: a certificate, pin the host's own key: %w", ErrBadTarget)
 	}
 	return key, nil
+}
+
+// plainHosts rejects host fields that are really authorized_keys options
+// (command="…", from="…"): such a line was not meant as a host key.
+func plainHosts(hosts []string) bool {
+	for _, h := range hosts {
+		if strings.Contains(h, `"`) {
+			return false
+		}
+	}
+	return true
 }
 
 // FingerprintSHA256 is the fingerprint as OpenSSH prints it
