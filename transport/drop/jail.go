@@ -178,7 +178,7 @@ type handlers struct{ j *jail }
 
 var (
 	_ sftp.FileReader         = (*handlers)(nil)
-	_ sftp.FileWriter         = (*handlers)(nil)
+	_ sftp.OpenFileWriter     = (*handlers)(nil)
 	_ sftp.FileCmder          = (*handlers)(nil)
 	_ sftp.LstatFileLister    = (*handlers)(nil)
 	_ sftp.RealPathFileLister = (*handlers)(nil)
@@ -247,7 +247,22 @@ func (j *jail) openRegular(r *os.Root, name string) (*os.File, error) {
 
 // Filewrite starts an upload into incoming/. The data goes to a hidden
 // temporary file; only a clean Close gives it its final name.
+//
+// A quirk of pkg/sftp v1.13: a READ sent on a write-only handle is handed
+// to WriteAt as a zero-filled buffer. A hostile client can thus only put
+// zeros into its own upload, within MaxFileSize; nothing is ever read.
 func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
+	return h.startUpload(r)
+}
+
+// OpenFile serves read-write opens (pkg/sftp's Create, some GUI clients)
+// as uploads whose reads fail, rather than have pkg/sftp treat reads as
+// writes (see Filewrite).
+func (h *handlers) OpenFile(r *sftp.Request) (sftp.WriterAtReaderAt, error) {
+	return h.startUpload(r)
+}
+
+func (h *handlers) startUpload(r *sftp.Request) (*upload, error) {
 	j := h.j
 	j.log.Debug().Str("method", r.Method).Str("path", r.Filepath).Uint32("flags", r.Flags).Msg("drop: sftp request")
 	what := "put " + quote(r.Filepath)
@@ -261,9 +276,6 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		return nil, j.refuse(sftp.ErrSSHFxPermissionDenied, what, "files can only be put into incoming/")
 	}
 	fl := r.Pflags()
-	if fl.Read {
-		return nil, j.refuse(sftp.ErrSSHFxPermissionDenied, what, "incoming/ is write-only")
-	}
 	if fl.Append {
 		// A resumed upload would append to a partial file, and partial
 		// files are thrown away: send the whole file again.
@@ -321,10 +333,11 @@ type upload struct {
 	closed bool
 	size   atomic.Int64 // end of the furthest write
 
-	state     sync.Mutex
-	err       error // first failure, returned to every later call
-	aborted   error // set by TransferError
-	cancelled bool  // the client removed its own upload
+	state       sync.Mutex
+	err         error // first failure, returned to every later call
+	aborted     error // set by TransferError
+	cancelled   bool  // the client removed its own upload
+	readRefused bool  // a read was refused and reported already
 }
 
 var errCancelled = errors.New("upload cancelled")
@@ -388,6 +401,20 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// ReadAt refuses: incoming/ is write-only, even for a handle opened
+// read-write.
+func (u *upload) ReadAt(p []byte, off int64) (int, error) {
+	u.state.Lock()
+	first := !u.readRefused
+	u.readRefused = true
+	u.state.Unlock()
+	reason := "incoming/ is write-only"
+	if first {
+		u.j.s.refused(u.j.issuer, u.j.remote, "get "+quote("/"+dirIncoming+"/"+u.name), reason)
+	}
+	return 0, &refusal{sftp.ErrSSHFxPermissionDenied, reason}
 }
 
 // TransferError is called by pkg/sftp when the session ends with the file

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -349,25 +350,27 @@ func (s *Server) handleConn(nc net.Conn, cfg *ssh.ServerConfig, root string) {
 	go s.globalRequests(reqs, issuer, remote)
 
 	var sessions sync.WaitGroup
-	n := 0
+	var open atomic.Int32 // sessions open at once
 	for nch := range chans {
 		if t := nch.ChannelType(); t != "session" {
 			s.refused(issuer, remote, "channel "+quote(t), "only the sftp subsystem is served")
 			nch.Reject(ssh.Prohibited, "only sftp is allowed")
 			continue
 		}
-		if n >= maxSessionsPerConn {
+		if open.Add(1) > maxSessionsPerConn {
+			open.Add(-1)
 			nch.Reject(ssh.ResourceShortage, "too many sessions")
 			continue
 		}
 		ch, creqs, err := nch.Accept()
 		if err != nil {
+			open.Add(-1)
 			continue
 		}
-		n++
 		sessions.Add(1)
 		go func() {
 			defer sessions.Done()
+			defer open.Add(-1)
 			s.session(j, ch, creqs)
 		}()
 	}

@@ -141,7 +141,10 @@ func TestIssuerIsolation(t *testing.T) {
 		t.Errorf("beta sees alpha's files:\n%s", out)
 	}
 	for _, script := range []string{"cd /alpha", "cd ../alpha", "get /alpha/incoming/a.pgp", "ls ../../alpha/outbox"} {
-		if out, err := ts.as("beta", script+"\n"); err == nil {
+		start := time.Now()
+		out, err := ts.as("beta", script+"\n")
+		t.Logf("%q took %v", script, time.Since(start))
+		if err == nil {
 			t.Errorf("beta %q succeeded:\n%s", script, out)
 		}
 	}
