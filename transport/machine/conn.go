@@ -113,6 +113,25 @@ func Dial(ctx context.Context, t Target) (*Conn, error) {
 	c := &Conn{t: t, dir: t.Dir, ssh: client, sftp: sf, dead: make(chan struct{}), done: make(chan struct{})}
 	go func() { _ = client.Wait(); close(c.dead) }()
 	go c.keepalive(timeout)
+
+	// A machine configured with a directory it doesn't have should fail
+	// here, plainly, not later as a puzzling error of some step of a push.
+	fi, err := sf.Stat(t.Dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		_ = c.Close()
+		return nil, fmt.Errorf("machine %q: %s is not a directory on the machine: %w", t.Name, t.Dir, ErrBadTarget)
+	case errors.Is(err, fs.ErrNotExist):
+		_ = c.Close()
+		return nil, fmt.Errorf("machine %q: directory %s does not exist on the machine: %w", t.Name, t.Dir, ErrBadTarget)
+	case err != nil:
+		err = c.wrap("stat", t.Dir, err)
+		_ = c.Close()
+		if errors.Is(err, ErrConnectionLost) {
+			return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+		}
+		return nil, err
+	}
 	return c, nil
 }
 

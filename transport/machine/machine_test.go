@@ -252,6 +252,16 @@ func TestDialRefusesBadTargets(t *testing.T) {
 		_, err := Dial(context.Background(), tg)
 		assert.ErrorIs(t, err, ErrBadTarget, name)
 	}
+
+	// Checked on the machine once connected.
+	require.NoError(t, os.WriteFile(filepath.Join(s.Root, "afile"), nil, 0o644))
+	for _, dir := range []string{filepath.Join(s.Root, "missing"), filepath.Join(s.Root, "afile")} {
+		tg := target(s)
+		tg.Dir = dir
+		_, err := Dial(context.Background(), tg)
+		assert.ErrorIs(t, err, ErrBadTarget, dir)
+		t.Log(err)
+	}
 }
 
 // Root ignores permission bits, so the machine's login here is "nobody"
@@ -313,11 +323,11 @@ func openBytes(b []byte) func() (io.ReadCloser, error) {
 
 func TestConnectionCutMidUpload(t *testing.T) {
 	s := sshdtest.Start(t)
-	data, sum := payload(t, 32<<20)
+	data, sum := payload(t, 16<<20)
 
 	// A plain Push: the per-connection sshd is killed a few MB in.
 	c := dial(t, s)
-	r := &slowReader{r: bytes.NewReader(data), at: 4 << 20, once: func() {
+	r := &slowReader{r: bytes.NewReader(data), at: 2 << 20, once: func() {
 		require.NotZero(t, s.KillConnections())
 	}}
 	_, err := c.Push(context.Background(), "CUT", r, int64(len(data)), sum)
@@ -340,7 +350,7 @@ func TestConnectionCutMidUpload(t *testing.T) {
 	}
 	open := func() (io.ReadCloser, error) {
 		if attempts.Add(1) == 1 {
-			return io.NopCloser(&slowReader{r: bytes.NewReader(data), at: 4 << 20, once: func() { s.KillConnections() }}), nil
+			return io.NopCloser(&slowReader{r: bytes.NewReader(data), at: 2 << 20, once: func() { s.KillConnections() }}), nil
 		}
 		return io.NopCloser(bytes.NewReader(data)), nil
 	}
@@ -548,4 +558,26 @@ func TestBadJobIDsNeverReachThePath(t *testing.T) {
 func sha256Of(b []byte) []byte {
 	s := sha256.Sum256(b)
 	return s[:]
+}
+
+// A machine that stops answering without closing the connection (hung, or
+// a cable pulled): the keepalive gives up after Target.Timeout and the push
+// fails with ErrConnectionLost instead of hanging.
+func TestSilentMachineTimesOut(t *testing.T) {
+	s := sshdtest.Start(t)
+	tg := target(s)
+	// Not too short: the handshake must still succeed on a loaded CI box.
+	tg.Timeout = 1500 * time.Millisecond
+	c, err := Dial(context.Background(), tg)
+	require.NoError(t, err)
+	defer c.Close()
+	data, sum := payload(t, 16<<20)
+	var thaw func()
+	r := &slowReader{r: bytes.NewReader(data), at: 1 << 20, once: func() { thaw = s.FreezeConnections() }}
+	start := time.Now()
+	_, err = c.Push(context.Background(), "HUNG", r, int64(len(data)), sum)
+	require.ErrorIs(t, err, ErrConnectionLost)
+	assert.Less(t, time.Since(start), 15*time.Second)
+	thaw()
+	assert.NotContains(t, dirNames(t, s), "dp-HUNG.pgp")
 }

@@ -354,6 +354,26 @@ func (s *Server) KillConnections() int {
 	return len(kids)
 }
 
+// FreezeConnections SIGSTOPs every per-connection sshd process: the TCP
+// connections stay open but nothing answers, as when a cable is pulled or
+// the machine hangs. New connections are still accepted. Kill or thaw them
+// with the returned function (Stop and Cleanup kill them too).
+func (s *Server) FreezeConnections() (thaw func()) {
+	pid := s.Pid()
+	if pid == 0 {
+		return func() {}
+	}
+	kids := descendants(pid)
+	for _, k := range kids {
+		_ = syscall.Kill(k, syscall.SIGSTOP)
+	}
+	return func() {
+		for _, k := range kids {
+			_ = syscall.Kill(k, syscall.SIGCONT)
+		}
+	}
+}
+
 // Stop kills sshd and its per-connection children. Clients then get
 // "connection refused". With DiskBytes the tmpfs and its content are gone.
 func (s *Server) Stop() {
