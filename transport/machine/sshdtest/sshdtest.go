@@ -31,6 +31,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -72,6 +73,9 @@ type Server struct {
 	Port          int
 	HostPublicKey ssh.PublicKey
 	ClientSigner  ssh.Signer // its public key is in authorized_keys
+	// ClientKeyFile holds ClientSigner's private key in OpenSSH format
+	// (0600, no passphrase), for code that loads its key from a file.
+	ClientKeyFile string
 	User          string
 	// Dir is the remote directory, as the server sees it (an absolute path).
 	Dir string
@@ -101,10 +105,20 @@ func Start(t testing.TB) *Server {
 func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
 	if _, err := os.Stat(sshdPath); err != nil {
+		// In CI a missing sshd is a broken install step, not a reason to
+		// quietly test less.
+		if os.Getenv("CI") != "" {
+			t.Fatalf("sshdtest: %s not installed (Debian package openssh-server): %v", sshdPath, err)
+		}
 		t.Skipf("sshdtest: %s not installed (Debian package openssh-server): %v", sshdPath, err)
 	}
-	if err := os.MkdirAll(privsepDir, 0o755); err != nil {
-		t.Fatalf("sshdtest: create sshd privilege separation dir: %v", err)
+	if os.Geteuid() == 0 {
+		// Only a root sshd needs it (for privilege separation).
+		if err := os.MkdirAll(privsepDir, 0o755); err != nil {
+			t.Fatalf("sshdtest: create sshd privilege separation dir: %v", err)
+		}
+	} else if o.User != "" || o.DiskBytes > 0 {
+		t.Skip("sshdtest: logging in as another user and mounting a tmpfs need root")
 	}
 
 	s := &Server{t: t, opts: o, Host: "127.0.0.1", log: &lockedBuffer{}}
@@ -188,11 +202,35 @@ func (s *Server) setup() error {
 	if s.ClientSigner, err = ssh.NewSignerFromKey(priv); err != nil {
 		return err
 	}
-	ak := ssh.MarshalAuthorizedKey(s.ClientSigner.PublicKey())
-	if err := os.WriteFile(filepath.Join(root, "authorized_keys"), ak, 0o644); err != nil {
+	block, err := ssh.MarshalPrivateKey(priv, "sshdtest client")
+	if err != nil {
 		return err
 	}
-	return nil
+	s.ClientKeyFile = filepath.Join(root, "client_ed25519")
+	if err := os.WriteFile(s.ClientKeyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		return err
+	}
+	return s.AuthorizeKey(s.ClientSigner.PublicKey())
+}
+
+// AuthorizeKey adds a client public key to authorized_keys (sshd reads the
+// file at every login, so this works while it runs).
+func (s *Server) AuthorizeKey(k ssh.PublicKey) error {
+	f, err := os.OpenFile(filepath.Join(s.Root, "authorized_keys"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(ssh.MarshalAuthorizedKey(k)); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// HostKeyLine is the host key as "ssh-ed25519 AAAA…", the form an
+// administrator pins.
+func (s *Server) HostKeyLine() string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.HostPublicKey)))
 }
 
 func lookupUser(name string) (*user.User, error) {

@@ -110,3 +110,22 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal("tmpfs leaked into the test's mount namespace")
 	}
 }
+
+func TestKeyFilesAndAuthorizeKey(t *testing.T) {
+	s := Start(t)
+	b, err := os.ReadFile(s.ClientKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(signer.PublicKey().Marshal()) != string(s.ClientSigner.PublicKey().Marshal()) {
+		t.Fatal("ClientKeyFile holds another key")
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s.HostKeyLine()))
+	if err != nil || string(k.Marshal()) != string(s.HostPublicKey.Marshal()) {
+		t.Fatalf("HostKeyLine: %v", err)
+	}
+}
