@@ -591,18 +591,20 @@ func (h *handlers) setstat(r *sftp.Request) error {
 	if u == nil {
 		return j.refuse(sftp.ErrSSHFxPermissionDenied, what, "attributes can only be set on a file while it is being uploaded")
 	}
+	// A refused attribute change fails the whole upload: the stock client
+	// reports the put as failed, so the file must not arrive either.
 	fl, a := r.AttrFlags(), r.Attributes()
 	if a == nil {
-		return j.refuse(sftp.ErrSSHFxBadMessage, what, "malformed attributes")
+		return u.fail(j.refuse(sftp.ErrSSHFxBadMessage, what, "malformed attributes"))
 	}
 	if fl.Size || fl.UidGid {
-		return j.refuse(sftp.ErrSSHFxPermissionDenied, what, "size and owner cannot be set")
+		return u.fail(j.refuse(sftp.ErrSSHFxPermissionDenied, what, "size and owner cannot be set"))
 	}
 	// Files stay 0600 on disk whatever is asked; asking for more than
 	// owner read/write (group, other, execute, setuid, …) is refused so
 	// that a client cannot believe it got it.
 	if fl.Permissions && a.Mode&0o7777&^0o600 != 0 {
-		return j.refuse(sftp.ErrSSHFxPermissionDenied, what, fmt.Sprintf("mode %#o: only bits within 0600 may be set", a.Mode&0o7777))
+		return u.fail(j.refuse(sftp.ErrSSHFxPermissionDenied, what, fmt.Sprintf("mode %#o: only bits within 0600 may be set", a.Mode&0o7777)))
 	}
 	if fl.Acmodtime {
 		if err := u.chtimes(a.AccessTime(), a.ModTime()); err != nil {

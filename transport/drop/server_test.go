@@ -3,12 +3,16 @@ package drop
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 func TestPutArrives(t *testing.T) {
@@ -310,5 +314,81 @@ func TestKilledMidUpload(t *testing.T) {
 	small, _ := ts.localFile("small.pgp", 100)
 	if out, err := ts.as("alpha", "put "+small+" incoming/big.pgp\n"); err != nil {
 		t.Fatalf("retry: %v\n%s", err, out)
+	}
+}
+
+// put -p sends an fsetstat with the local mode and times after the data.
+// Times are kept; a mode beyond 0600 is refused and fails the upload, so
+// the client's "put failed" and the server agree.
+func TestPutPreserve(t *testing.T) {
+	ts := startServer(t, nil)
+	private, _ := ts.localFile("private.pgp", 100)
+	os.Chmod(private, 0o600)
+	mtime := time.Date(2023, 5, 6, 7, 8, 9, 0, time.UTC)
+	os.Chtimes(private, mtime, mtime)
+	if out, err := ts.as("alpha", "put -p "+private+" incoming/private.pgp\n"); err != nil {
+		t.Fatalf("put -p of a 0600 file: %v\n%s", err, out)
+	}
+	fi, err := os.Stat(filepath.Join(ts.root, "alpha", "incoming", "private.pgp"))
+	if err != nil || !fi.ModTime().Equal(mtime) || fi.Mode().Perm() != 0o600 {
+		t.Errorf("stat %v %v: want mtime %v mode 0600", fi, err, mtime)
+	}
+
+	shared, _ := ts.localFile("shared.pgp", 100) // 0644
+	out, err := ts.as("alpha", "put -p "+shared+" incoming/shared.pgp\n")
+	if err == nil {
+		t.Errorf("put -p of a 0644 file succeeded:\n%s", out)
+	}
+	ts.waitRefused(`setstat "/incoming/shared.pgp"`)
+	if _, err := os.Lstat(filepath.Join(ts.root, "alpha", "incoming", "shared.pgp")); err == nil {
+		t.Errorf("file arrived although its put failed")
+	}
+	if a := ts.arrivals(); len(a) != 1 {
+		t.Errorf("arrivals %+v", a)
+	}
+}
+
+func TestSweepStalePartials(t *testing.T) {
+	root := t.TempDir()
+	if err := EnsureIssuerDirs(root, "alpha"); err != nil {
+		t.Fatal(err)
+	}
+	incoming := filepath.Join(root, "alpha", "incoming")
+	stale := tempPrefix + strings.Repeat("ab", 16)
+	for _, n := range []string{stale, ".keep", "done.pgp"} {
+		os.WriteFile(filepath.Join(incoming, n), []byte("x"), 0o600)
+	}
+	hk, err := GenerateHostKey(filepath.Join(t.TempDir(), "hk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Root: root, HostKey: hk, Authorize: func(string, ssh.PublicKey) (string, error) { return "", errors.New("no") }}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	// Serve sweeps before it accepts: once a connection is accepted, the
+	// sweep is done.
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.Read(make([]byte, 1))
+	c.Close()
+	s.Close()
+	s.Close() // twice is fine
+	if err := <-done; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve = %v", err)
+	}
+	if got := strings.Join(dirNames(t, incoming), " "); got != ".keep done.pgp" {
+		t.Errorf("incoming holds %q", got)
+	}
+	// Serve after Close returns at once.
+	l2, _ := net.Listen("tcp", "127.0.0.1:0")
+	if err := s.Serve(l2); !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve after Close = %v", err)
 	}
 }
