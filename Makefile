@@ -12,6 +12,7 @@ all: build
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/dataprep
 	$(GO) build -trimpath -o bin/dataprep-auditverify ./cmd/dataprep-auditverify
+	$(GO) build -trimpath -o bin/dataprep-testgen ./cmd/dataprep-testgen
 
 # deps installs what the real-parts tests need, only when it is missing.
 deps:

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dataprep/dataprep/audit"
+	"github.com/dataprep/dataprep/formats/testgen"
+)
+
+// syntheticCSV is an issuer file of n synthetic, Luhn-valid test records.
+func syntheticCSV(t *testing.T, n int, seed int64) []byte {
+	var b bytes.Buffer
+	require.NoError(t, testgen.CSV(&b, n, seed))
+	return b.Bytes()
+}
+
+// waitArrival polls until a job for file name exists and returns its id.
+func (w *world) waitArrival(name string) string {
+	w.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var js []map[string]any
+		w.jsonOK("bob", &js, "job", "list")
+		for _, j := range js {
+			if j["file_name"] == name {
+				return j["id"].(string)
+			}
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("no job for %s\n%s", name, w.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// startJob runs the two-person start: bob asks, carol approves.
+func (w *world) startJob(id string) {
+	w.t.Helper()
+	var req map[string]any
+	w.jsonOK("bob", &req, "job", "start", id)
+	rid, _ := req["id"].(string)
+	require.Regexp(w.t, `^R\d{6}$`, rid)
+	w.ok("carol", "approve", rid)
+}
+
+// staffed is a world with the bureau's people and one registered issuer.
+func staffed(t *testing.T) (*world, *issuer, string) {
+	w := newWorld(t)
+	w.person("bob", "operator")
+	w.person("carol", "supervisor")
+	w.person("dave", "machine-operator")
+	acme := w.newIssuer("acme")
+	acme.register()
+	return w, acme, w.dataRoomCert()
+}
+
+func TestEndToEndFoundation(t *testing.T) {
+	w, acme, fpr := staffed(t)
+	plain := syntheticCSV(t, 250, 1)
+	out, err := acme.put(acme.encrypt(plain, fpr), "cards-0001.csv.gpg")
+	require.NoError(t, err, out)
+	id := w.waitArrival("cards-0001.csv.gpg")
+	w.waitJob("bob", id, "received")
+
+	// Dual control: bob asks, bob may not approve, dave (machine operator) may not, carol may.
+	var req map[string]any
+	w.jsonOK("bob", &req, "job", "start", id)
+	rid := req["id"].(string)
+	w.fails("bob", "own request", "approve", rid)
+	w.fails("dave", "not allowed", "approve", rid)
+	require.Contains(t, w.ok("carol", "request", "list"), rid)
+	w.ok("carol", "approve", rid)
+	j := w.waitJob("bob", id, "ready", "rejected")
+	require.Equal(t, "ready", j["state"], "%v\n%s", j, w.stderr.String())
+	counts := j["counts"].(map[string]any)
+	require.EqualValues(t, 250, counts["read"])
+
+	// Counts are blind for the machine operator (invariant 9).
+	var dj map[string]any
+	w.jsonOK("dave", &dj, "job", "show", id)
+	require.NotContains(t, dj, "counts")
+	require.NotContains(t, w.ok("dave", "job", "show", id), "records")
+
+	// The issuer finds a signed report in its outbox and gpg verifies it.
+	out, err = acme.sftp("cd outbox\nls\n")
+	require.NoError(t, err, out)
+	require.Contains(t, out, id+"-report.txt.asc")
+	rep, err := os.ReadFile(filepath.Join(w.home, "drop", "acme", "outbox", id+"-report.txt.asc"))
+	require.NoError(t, err)
+	w.gpg(rep, "--verify")
+
+	// The same bytes again: refused as a duplicate.
+	out, err = acme.put(acme.encrypt(plain, fpr), "cards-0002.csv.gpg")
+	require.NoError(t, err, out)
+	raw, _ := os.ReadFile(filepath.Join(w.dir, "dup"))
+	_ = raw
+
+	w.stop()
+	out, err = w.cli("", "audit", "verify")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "ok: ")
+	assertNoPAN(t, w, plain)
+}
+
+// assertNoPAN fails if any test PAN from plain appears in any file under the
+// world (home, TMPDIR, logs) or in anything the CLI or daemon printed.
+func assertNoPAN(t *testing.T, w *world, plain []byte) {
+	t.Helper()
+	pans := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\b\d{12,19}\b`).FindAll(plain, -1) {
+		if audit.ContainsPAN(string(m)) {
+			pans[string(m)] = true
+		}
+	}
+	require.NotEmpty(t, pans)
+	check := func(where string, data []byte) {
+		for p := range pans {
+			if bytes.Contains(data, []byte(p)) {
+				t.Fatalf("test PAN %s…%s found in %s", p[:6], p[len(p)-4:], where)
+			}
+		}
+	}
+	check("CLI output", []byte(w.outputs.String()))
+	check("daemon log", []byte(w.stderr.String()))
+	filepath.WalkDir(w.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(filepath.Base(path), "upload-") {
+			return nil
+		}
+		if d.Type().IsRegular() {
+			data, _ := os.ReadFile(path)
+			check(path, data)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,273 @@
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/dataprep/dataprep/audit"
+	"github.com/dataprep/dataprep/crypto/pgp"
+	"github.com/dataprep/dataprep/pipeline/config"
+	"github.com/dataprep/dataprep/pipeline/people"
+	"github.com/dataprep/dataprep/pipeline/state"
+)
+
+var jobIDRE = regexp.MustCompile(`^J[0-9]{6}$`)
+
+func checkJobID(id string) error {
+	if !jobIDRE.MatchString(id) {
+		return fmt.Errorf("%w: job id %q: want J followed by 6 digits, as 'dataprep job list' shows", ErrBadInput, id)
+	}
+	return nil
+}
+
+// Arrived takes a finished upload from an issuer's drop: it hashes it,
+// refuses a duplicate, moves it into the spool and records a received job.
+// It never fails the daemon: every problem is audited and reported.
+func (s *Service) Arrived(issuer, name, path string) {
+	s.arrivals.Lock()
+	defer s.arrivals.Unlock()
+	log := s.Log.With().Str("issuer", issuer).Str("file", name).Logger()
+	sum, size, err := sha256File(path)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot read arrived file")
+		s.record(audit.Entry{Event: "file.received", Outcome: "failed", Issuer: issuer, Detail: map[string]string{"file": name, "reason": "unreadable: " + err.Error()}})
+		return
+	}
+	e := audit.Entry{Event: "file.received", Issuer: issuer, Detail: map[string]string{"file": name, "sha256": sum, "size": fmt.Sprint(size)}}
+	j, err := s.Store.CreateJob(state.Job{Issuer: issuer, FileName: name, SHA256: sum, Size: size, Received: s.now(), State: state.Received, Updated: s.now()})
+	if errors.Is(err, state.ErrDuplicate) {
+		if s.adoptAfterCrash(sum, path) {
+			return
+		}
+		q := filepath.Join(s.Home.Quarantine(), fmt.Sprintf("duplicate-%s-%s", s.now().Format("20060102T150405.000000000"), name))
+		if merr := moveFile(path, q); merr != nil {
+			os.Remove(path)
+		}
+		e.Event = "file.duplicate"
+		s.refuse(e, err)
+		s.report(issuer, "duplicate-"+sum[:16], fmt.Sprintf("File %s (SHA-256 %s, %d bytes) was refused: %v.\nThe same bytes were received before; nothing was processed. If this was meant to be a new file, re-export it.\n", name, sum, size, err))
+		return
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("cannot record arrived file")
+		s.record(audit.Entry{Event: "file.received", Outcome: "failed", Issuer: issuer, Detail: map[string]string{"file": name, "reason": err.Error()}})
+		return
+	}
+	e.Job, e.Outcome = j.ID, "ok"
+	if err := s.record(e); err != nil {
+		// Fail closed: without an audit entry the job must not exist.
+		s.Store.UpdateJob(j.ID, func(j *state.Job) error {
+			j.State, j.Reason = state.Rejected, "audit log unavailable at arrival"
+			return nil
+		})
+		return
+	}
+	if err := moveFile(path, s.spoolPath(j.ID)); err != nil {
+		s.rejectJob(j.ID, "could not move the file into the spool: "+err.Error(), path)
+		return
+	}
+	log.Info().Str("job", j.ID).Str("sha256", sum).Int64("size", size).Msg("file received")
+}
+
+// adoptAfterCrash finishes an arrival that a crash cut between recording the
+// job and moving the file: the job exists, its spool file does not.
+func (s *Service) adoptAfterCrash(sum, path string) bool {
+	jobs, err := s.Store.Jobs()
+	if err != nil {
+		return false
+	}
+	for _, j := range jobs {
+		if j.SHA256 != sum || j.State != state.Received {
+			continue
+		}
+		if _, err := os.Stat(s.spoolPath(j.ID)); !errors.Is(err, os.ErrNotExist) {
+			return false
+		}
+		if moveFile(path, s.spoolPath(j.ID)) == nil {
+			s.record(audit.Entry{Event: "job.recovered", Outcome: "ok", Job: j.ID, Issuer: j.Issuer, Detail: map[string]string{"why": "arrival finished after restart"}})
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) spoolPath(job string) string { return filepath.Join(s.Home.Received(), job+".pgp") }
+func (s *Service) quarantinePath(job string) string {
+	return filepath.Join(s.Home.Quarantine(), job+".pgp")
+}
+
+// StartJob asks for a job to be prepared; a second person approves.
+func (s *Service) StartJob(c Caller, id string) (Outcome, error) {
+	e := audit.Entry{Event: "request.create", Actor: c.Name, OSUser: c.OSUser, Job: id, Detail: map[string]string{"action": ActStartJob, "target": id}}
+	if err := checkJobID(id); err != nil {
+		e.Job, e.Detail["target"] = "", ""
+		return Outcome{}, s.refuse(e, err)
+	}
+	j, err := s.Store.Job(id)
+	if errors.Is(err, state.ErrNotFound) {
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: no job %s", ErrBadInput, id))
+	} else if err != nil {
+		return Outcome{}, err
+	}
+	e.Issuer = j.Issuer
+	if j.State != state.Received {
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: job %s is %s; only a received job can be started", ErrBadState, id, j.State))
+	}
+	rs, err := s.Store.Requests()
+	if err != nil {
+		return Outcome{}, err
+	}
+	for _, r := range rs {
+		if r.Action == ActStartJob && r.Target == id && r.State == state.Pending && s.now().Before(r.Expires) {
+			return Outcome{}, s.refuse(e, fmt.Errorf("%w: request %s already waits to start job %s", ErrBadState, r.ID, id))
+		}
+	}
+	return s.ask(c, ActStartJob, id, nil)
+}
+
+func (s *Service) doStartJob(r state.Request, approver string) (string, error) {
+	j, err := s.Store.UpdateJob(r.Target, func(j *state.Job) error {
+		if err := advance(j, state.Preparing); err != nil {
+			return err
+		}
+		j.StartReq, j.StartedBy, j.Approver, j.Updated = r.ID, r.Requester, approver, s.now()
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if err := s.record(audit.Entry{Event: "job.decrypt.start", Outcome: "ok", Actor: r.Requester, Approver: approver, Request: r.ID,
+		Job: j.ID, Issuer: j.Issuer, Detail: map[string]string{"sha256": j.SHA256}}); err != nil {
+		s.Store.UpdateJob(j.ID, func(j *state.Job) error { return advance(j, state.Received) })
+		return "", err
+	}
+	s.jobs.Add(1)
+	go func() {
+		defer s.jobs.Done()
+		s.prepare(j)
+	}()
+	return fmt.Sprintf("job %s is preparing; 'dataprep job show %s' follows it", j.ID, j.ID), nil
+}
+
+// rejectReason turns a decrypt/verify failure into the one line the issuer,
+// the operator and the audit log see. Crypto failures collapse to fixed texts:
+// nothing from inside the RSA or symmetric layers is echoed (no padding oracle).
+func rejectReason(err error) string {
+	switch {
+	case errors.Is(err, pgp.ErrNotForUs):
+		return "not encrypted to this data room's key: encrypt to the certificate from 'dataprep key export'"
+	case errors.Is(err, pgp.ErrUnsigned):
+		return "not signed: sign the file with the issuer's registered key (gpg --sign --encrypt)"
+	case errors.Is(err, pgp.ErrWrongSigner):
+		return "signed by a key that is not this issuer's registered signing key"
+	case errors.Is(err, pgp.ErrBadSignature):
+		return "the signature does not match the content"
+	case errors.Is(err, pgp.ErrTooLarge):
+		return "the decrypted content is larger than the configured limit (possible compression bomb)"
+	case errors.Is(err, pgp.ErrCorrupt):
+		return "the file is corrupt, truncated or was changed after encryption"
+	}
+	return "the file could not be processed"
+}
+
+// rejectJob quarantines a job's file, reports to the issuer and audits.
+func (s *Service) rejectJob(id, reason, file string) {
+	j, err := s.Store.UpdateJob(id, func(j *state.Job) error {
+		if err := advance(j, state.Rejected); err != nil {
+			return err
+		}
+		j.Reason, j.Updated = reason, s.now()
+		return nil
+	})
+	if err != nil {
+		s.Log.Error().Err(err).Str("job", id).Msg("cannot mark job rejected")
+		return
+	}
+	if file == "" {
+		file = s.spoolPath(id)
+	}
+	if err := moveFile(file, s.quarantinePath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.Log.Error().Err(err).Str("job", id).Msg("cannot quarantine")
+	}
+	s.record(audit.Entry{Event: "job.rejected", Outcome: "failed", Job: id, Issuer: j.Issuer, Actor: j.StartedBy, Approver: j.Approver,
+		Detail: map[string]string{"reason": reason, "quarantine": filepath.Base(s.quarantinePath(id))}})
+	s.report(j.Issuer, j.ID, jobReport(j))
+}
+
+func jobReport(j state.Job) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "dataprep processing report\n\njob:       %s\nfile:      %s\nsha256:    %s\nsize:      %d bytes\nreceived:  %s\nstate:     %s\n",
+		j.ID, j.FileName, j.SHA256, j.Size, j.Received.Format(time.RFC3339), j.State)
+	if j.Reason != "" {
+		fmt.Fprintf(&b, "reason:    %s\n", j.Reason)
+	}
+	if j.State == state.Ready {
+		fmt.Fprintf(&b, "records:   %d read, %d accepted, %d rejected\n", j.Counts.Read, j.Counts.Accepted, j.Counts.Rejected)
+	}
+	return b.String()
+}
+
+// report puts a report signed by the data room's key in the issuer's outbox.
+// An issuer checks it with stock 'gpg --verify'.
+func (s *Service) report(issuer, name, text string) {
+	var buf bytes.Buffer
+	if err := pgp.ClearSign(&buf, []byte(text), s.DataRoom); err != nil {
+		s.Log.Error().Err(err).Str("issuer", issuer).Msg("cannot sign report; writing it unsigned")
+		buf.Reset()
+		buf.WriteString(text)
+	}
+	path := filepath.Join(s.Home.Outbox(issuer), name+"-report.txt.asc")
+	if err := config.WriteFileAtomic(path, buf.Bytes(), 0o600); err != nil {
+		s.Log.Error().Err(err).Str("issuer", issuer).Msg("cannot write report")
+		s.record(audit.Entry{Event: "report.write", Outcome: "failed", Issuer: issuer, Detail: map[string]string{"report": filepath.Base(path), "reason": err.Error()}})
+		return
+	}
+	s.record(audit.Entry{Event: "report.write", Outcome: "ok", Issuer: issuer, Detail: map[string]string{"report": filepath.Base(path)}})
+}
+
+// JobView is a job as one caller may see it. Machine operators never see the
+// expected card count (invariant 9: counts are blind).
+type JobView struct {
+	state.Job
+	Counts *state.Counts `json:"counts,omitempty"`
+}
+
+func viewJob(c Caller, j state.Job) JobView {
+	v := JobView{Job: j}
+	if c.Role != people.MachineOperator {
+		cnt := j.Counts
+		v.Counts = &cnt
+	}
+	return v
+}
+
+// Jobs lists jobs as c may see them.
+func (s *Service) Jobs(c Caller) ([]JobView, error) {
+	js, err := s.Store.Jobs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]JobView, len(js))
+	for i, j := range js {
+		out[i] = viewJob(c, j)
+	}
+	return out, nil
+}
+
+// Job shows one job as c may see it.
+func (s *Service) Job(c Caller, id string) (JobView, error) {
+	if err := checkJobID(id); err != nil {
+		return JobView{}, err
+	}
+	j, err := s.Store.Job(id)
+	if errors.Is(err, state.ErrNotFound) {
+		return JobView{}, fmt.Errorf("%w: no job %s", ErrBadInput, id)
+	}
+	return viewJob(c, j), err
+}

@@ -1,0 +1,229 @@
+// Package pipeline is the daemon's core: the job's life from arrival to
+// preparation, dual-control requests and approvals, and the audit entry for
+// every step. Transport (drop, machines), crypto, formats and the audit log
+// are packages of their own; this one decides and records.
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/rs/zerolog"
+
+	"github.com/dataprep/dataprep/audit"
+	"github.com/dataprep/dataprep/pipeline/config"
+	"github.com/dataprep/dataprep/pipeline/people"
+	"github.com/dataprep/dataprep/pipeline/state"
+)
+
+// Errors the control API maps to exit statuses and messages.
+var (
+	ErrAuth         = errors.New("authentication failed: unknown user or wrong passphrase")
+	ErrLocked       = errors.New("account locked after repeated failures")
+	ErrForbidden    = errors.New("not allowed")
+	ErrSelfApproval = errors.New("nobody approves their own request (dual control)")
+	ErrMustChange   = errors.New("passphrase must be changed first: run 'dataprep passwd'")
+	ErrBadState     = errors.New("wrong state")
+	ErrBadInput     = errors.New("invalid input")
+	ErrNotPending   = errors.New("request is not pending")
+	ErrAuditFailed  = errors.New("audit log cannot be written: action refused (fail-closed)")
+)
+
+// Caller is an authenticated person making one call.
+type Caller struct {
+	Name   string      `json:"name"`
+	Role   people.Role `json:"role"`
+	OSUser string      `json:"os_user,omitempty"`
+}
+
+// Service is the daemon's state and rules. It is safe for concurrent use.
+type Service struct {
+	Home     config.Home
+	Cfg      config.Config
+	Store    *state.Store
+	Audit    *audit.Log
+	DataRoom *openpgp.Entity // public cert bound to the HSM keys
+	Log      zerolog.Logger
+	Now      func() time.Time
+
+	arrivals sync.Mutex // one arrival at a time: hashing is I/O-bound and the duplicate check must see the previous file
+	jobs     sync.WaitGroup
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// record appends an audit entry; every action calls it before it reports
+// done, and fails when it fails (invariant 3).
+func (s *Service) record(e audit.Entry) error {
+	if _, err := s.Audit.Append(e); err != nil {
+		s.Log.Error().Err(err).Str("event", e.Event).Msg("audit append failed")
+		return fmt.Errorf("%w: %v", ErrAuditFailed, err)
+	}
+	ev := s.Log.Info()
+	if e.Outcome != "" && e.Outcome != "ok" {
+		ev = s.Log.Warn()
+	}
+	ev.Str("event", e.Event).Str("outcome", e.Outcome).Str("actor", e.Actor).Str("job", e.Job).
+		Str("issuer", e.Issuer).Str("request", e.Request).Msg("audit")
+	return nil
+}
+
+// refuse audits a refusal and returns err (or the audit failure).
+func (s *Service) refuse(e audit.Entry, err error) error {
+	e.Outcome = "refused"
+	if e.Detail == nil {
+		e.Detail = map[string]string{}
+	}
+	e.Detail["reason"] = err.Error()
+	if aerr := s.record(e); aerr != nil {
+		return errors.Join(err, aerr)
+	}
+	return err
+}
+
+// dummyHash makes a login with an unknown name cost as much as a wrong
+// passphrase, so timing does not tell which names exist.
+var dummyHash, _ = people.HashPassphrase([]byte("dataprep-timing-equaliser"))
+
+// Authenticate checks a person's passphrase, applies the lockout rule and
+// audits the outcome.
+func (s *Service) Authenticate(name string, pass []byte, osUser string) (Caller, error) {
+	e := audit.Entry{Event: "login", Actor: name, OSUser: osUser}
+	if people.CheckName(name) != nil {
+		e.Actor = ""
+		people.CheckHash(dummyHash, pass)
+		return Caller{}, s.refuse(e, ErrAuth)
+	}
+	p, err := s.Store.Person(name)
+	if errors.Is(err, state.ErrNotFound) {
+		people.CheckHash(dummyHash, pass)
+		return Caller{}, s.refuse(e, ErrAuth)
+	}
+	if err != nil {
+		return Caller{}, err
+	}
+	now := s.now()
+	if p.Locked(now) {
+		return Caller{}, s.refuse(e, fmt.Errorf("%w until %s: ask an administrator or wait", ErrLocked, p.LockedUntil.Format(time.RFC3339)))
+	}
+	ok, err := people.CheckHash(p.Hash, pass)
+	if err != nil {
+		return Caller{}, fmt.Errorf("account %s has a damaged passphrase hash: %w", name, err)
+	}
+	rule := people.Lockout{MaxFailures: s.Cfg.Auth.MaxFailures, Duration: s.Cfg.Auth.Lockout.Duration}
+	if !ok {
+		var locked bool
+		if _, err := s.Store.UpdatePerson(name, func(p *people.Person) error { locked = p.Fail(now, rule); return nil }); err != nil {
+			return Caller{}, err
+		}
+		err := s.refuse(e, ErrAuth)
+		if locked {
+			if aerr := s.record(audit.Entry{Event: "account.locked", Outcome: "ok", Actor: name, OSUser: osUser,
+				Detail: map[string]string{"until": now.Add(rule.Duration).Format(time.RFC3339)}}); aerr != nil {
+				return Caller{}, errors.Join(err, aerr)
+			}
+		}
+		return Caller{}, err
+	}
+	if _, err := s.Store.UpdatePerson(name, func(p *people.Person) error { p.Succeed(now); return nil }); err != nil {
+		return Caller{}, err
+	}
+	e.Outcome = "ok"
+	if err := s.record(e); err != nil {
+		return Caller{}, err
+	}
+	c := Caller{Name: p.Name, Role: p.Role, OSUser: osUser}
+	if p.MustChange {
+		return c, ErrMustChange
+	}
+	return c, nil
+}
+
+// ChangePassphrase lets a person set their own passphrase.
+func (s *Service) ChangePassphrase(c Caller, newPass []byte) error {
+	e := audit.Entry{Event: "user.passwd", Actor: c.Name, OSUser: c.OSUser}
+	if err := people.CheckPassphrase(c.Name, newPass); err != nil {
+		return s.refuse(e, err)
+	}
+	h, err := people.HashPassphrase(newPass)
+	if err != nil {
+		return err
+	}
+	e.Outcome = "ok"
+	if err := s.record(e); err != nil {
+		return err
+	}
+	_, err = s.Store.UpdatePerson(c.Name, func(p *people.Person) error { p.Hash = h; p.MustChange = false; return nil })
+	return err
+}
+
+// Wait blocks until running preparations end (graceful shutdown).
+func (s *Service) Wait() { s.jobs.Wait() }
+
+// sha256File hashes a file as a stream.
+func sha256File(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// moveFile renames src to dst and makes the rename durable.
+func moveFile(src, dst string) error {
+	if err := os.Rename(src, dst); err != nil {
+		return err
+	}
+	if err := config.SyncDir(filepath.Dir(dst)); err != nil {
+		return err
+	}
+	return config.SyncDir(filepath.Dir(src))
+}
+
+// Recover puts jobs that a crash left half-way back where they can be
+// resumed, and audits each.
+func (s *Service) Recover(ctx context.Context) error {
+	jobs, err := s.Store.Jobs()
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if j.State != state.Preparing {
+			continue
+		}
+		if err := s.record(audit.Entry{Event: "job.recovered", Outcome: "ok", Job: j.ID, Issuer: j.Issuer,
+			Detail: map[string]string{"from": string(state.Preparing), "to": string(state.Received),
+				"why": "the daemon stopped while the job was preparing; nothing was produced; start it again"}}); err != nil {
+			return err
+		}
+		if _, err := s.Store.UpdateJob(j.ID, func(j *state.Job) error {
+			j.Updated = s.now()
+			return advance(j, state.Received)
+		}); err != nil {
+			return err
+		}
+		// The partial production file, if any, is ciphertext; remove it so only a finished one is ever in the spool.
+		os.Remove(filepath.Join(s.Home.Production(), j.ID+".pgp"))
+	}
+	return nil
+}
