@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
@@ -310,13 +312,20 @@ func parseLine(line []byte) (Entry, string) {
 	if len(line) == 0 {
 		return Entry{}, reasonEmptyLine
 	}
-	if line[0] != '{' || !json.Valid(line) {
+	if line[0] != '{' {
 		return Entry{}, reasonNotJSON
 	}
+	// One pass: the Decoder checks the syntax of the value it reads. What
+	// follows the object is not looked at here; the canonical check below
+	// refuses it.
 	var w wireEntry
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return Entry{}, reasonNotJSON
+		}
 		return Entry{}, decodeReason(line)
 	}
 	t, err := time.Parse(timeLayout, w.Time)
@@ -342,9 +351,11 @@ func parseLine(line []byte) (Entry, string) {
 	if !validHex64(e.Prev) || !validHex64(e.Hash) {
 		return Entry{}, reasonBadHex
 	}
+	// The body must be the line minus its hash member, byte for byte.
 	body := appendBody(make([]byte, 0, len(line)), &e)
-	want := appendLine(make([]byte, 0, len(body)+hashSuffixLen+1), body, e.Hash)
-	if !bytes.Equal(want[:len(want)-1], line) {
+	if len(body)-1+hashSuffixLen != len(line) ||
+		!bytes.Equal(body[:len(body)-1], line[:len(body)-1]) ||
+		string(line[len(body)-1:]) != `,"hash":"`+e.Hash+`"}` {
 		return Entry{}, reasonNotCanonical
 	}
 	if hashBody(body) != e.Hash {
@@ -380,7 +391,7 @@ func decodeReason(line []byte) string {
 			return "member " + strconv.Quote(name) + " has the wrong type"
 		}
 	}
-	return reasonNotJSON // not reached for lines json.Valid accepts
+	return reasonNotJSON
 }
 
 func memberTypeOK(name string, raw json.RawMessage) bool {
