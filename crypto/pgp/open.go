@@ -18,7 +18,9 @@ import (
 // of them; check with errors.Is.
 var (
 	// ErrNotForUs: the message is not encrypted to the data room's key (or is
-	// not encrypted at all).
+	// not encrypted at all). A message with hidden recipients (gpg
+	// --throw-keyids) that our key cannot open is ErrCorrupt instead: we
+	// cannot tell "not for us" from "corrupt" there.
 	ErrNotForUs = errors.New("pgp: message is not encrypted to the data room key")
 	// ErrUnsigned: the message is not signed.
 	ErrUnsigned = errors.New("pgp: message is not signed")
@@ -67,6 +69,10 @@ type Message struct {
 // It refuses early what it can (ErrNotForUs, ErrWeakCipher, ErrUnsigned,
 // ErrWrongSigner, ErrCorrupt); the MDC or AEAD tags and the signature itself
 // are checked as the Message is read. Nothing is written to disk.
+//
+// Open is safe for concurrent use with the same entities. Callers should
+// audit and rate-limit ErrCorrupt per sender: every session-key failure is
+// one, and a padding oracle needs many.
 func Open(r io.Reader, dataRoom *openpgp.Entity, issuer openpgp.EntityList, limits Limits) (*Message, error) {
 	if limits.MaxPlaintext <= 0 {
 		return nil, errors.New("pgp: Limits.MaxPlaintext must be positive")

@@ -496,3 +496,25 @@ func TestNewDataRoomKeyRefusals(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, w.dataRoomFpr, Fingerprint(e))
 }
+
+// The daemon shares one data room entity between goroutines.
+func TestConcurrentUse(t *testing.T) {
+	pt := csv(300)
+	ct := issuerFile(t, pt)
+	errs := make(chan error, 16)
+	for range 8 {
+		go func() {
+			got, _, err := openAll(ct, w.dataRoom, w.issuer, mib)
+			if err == nil && !bytes.Equal(got, pt) {
+				err = fmt.Errorf("wrong plaintext")
+			}
+			errs <- err
+		}()
+		go func() {
+			errs <- ClearSign(io.Discard, []byte("receipt\n"), w.dataRoom)
+		}()
+	}
+	for range 16 {
+		assert.NoError(t, <-errs)
+	}
+}
