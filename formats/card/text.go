@@ -59,7 +59,7 @@ var fold = map[rune]string{
 	'Ç': "C", 'È': "E", 'É': "E", 'Ê': "E", 'Ë': "E", 'Ì': "I", 'Í': "I",
 	'Î': "I", 'Ï': "I", 'Ð': "D", 'Ñ': "N", 'Ò': "O", 'Ó': "O", 'Ô': "O",
 	'Õ': "O", 'Ö': "O", 'Ø': "O", 'Ù': "U", 'Ú': "U", 'Û': "U", 'Ü': "U",
-	'Ý': "Y", 'Þ': "TH", 'ß': "SS", 'ÿ': "Y", 'Ÿ': "Y",
+	'Ý': "Y", 'Þ': "TH", 'ß': "ss", 'ÿ': "y", 'Ÿ': "Y",
 	'Ā': "A", 'Ă': "A", 'Ą': "A", 'Ć': "C", 'Ĉ': "C", 'Ċ': "C", 'Č': "C",
 	'Ď': "D", 'Đ': "D", 'Ē': "E", 'Ĕ': "E", 'Ė': "E", 'Ę': "E", 'Ě': "E",
 	'Ĝ': "G", 'Ğ': "G", 'Ġ': "G", 'Ģ': "G", 'Ĥ': "H", 'Ħ': "H", 'Ĩ': "I",
@@ -74,14 +74,31 @@ var fold = map[rune]string{
 }
 
 func init() {
-	// Lower-case letters fold like their upper-case forms.
+	// Lower-case letters fold like their upper-case forms, in lower case.
 	for r, s := range fold {
 		if l := []rune(strings.ToLower(string(r))); len(l) == 1 && l[0] != r {
 			if _, ok := fold[l[0]]; !ok {
-				fold[l[0]] = s
+				fold[l[0]] = strings.ToLower(s)
 			}
 		}
 	}
+}
+
+// AppendFolded appends s with accented letters folded to ASCII, keeping
+// case (é→e, É→E, ß→ss) and other ASCII as it is; a character with no
+// folding becomes '?'. It is for free text such as carrier lines, where
+// the emboss rules do not apply.
+func AppendFolded(dst []byte, s string) []byte {
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			dst = append(dst, byte(r))
+		} else if f, ok := fold[r]; ok {
+			dst = append(dst, f...)
+		} else {
+			dst = append(dst, '?')
+		}
+	}
+	return dst
 }
 
 // normalize returns s upper-cased and, if transliterate is set, with
@@ -114,7 +131,11 @@ func normalize(s string, set *charset, transliterate bool, drop byte) (out strin
 			return "", pos
 		}
 		for j := 0; j < len(f); j++ {
-			switch c := f[j]; {
+			c := f[j]
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			switch {
 			case set[c]:
 				b.WriteByte(c)
 			case transliterate && c == drop && drop != 0:

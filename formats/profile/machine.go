@@ -257,6 +257,9 @@ func (m *Machine) check() error {
 		p.add("separator", ErrInvalid, "may not hold a line break")
 	}
 	m.patterns = map[int]emboss.Pattern{}
+	for n := 12; n <= 19; n++ {
+		m.patterns[n] = emboss.Default(n) // computed once, not per card
+	}
 	for _, k := range sortedKeys(m.Emboss.Patterns) {
 		key := "emboss.patterns." + k
 		n, err := strconv.Atoi(k)

@@ -1,0 +1,445 @@
+// Package input reads issuer files into card records, one record at a
+// time, as the issuer profile describes them: CSV (with a header or by
+// position), fixed-width, or JSON Lines, in UTF-8 or ISO-8859-1.
+//
+// Memory stays flat whatever the file's size: readers hold one line (capped
+// by the profile's max_line) and reuse their buffers. Two kinds of error
+// come out of Next:
+//
+//   - a *card.RecordError: this record is bad (its line number and masked
+//     PAN say which); the stream goes on with the next record;
+//   - anything else is fatal: the file is not what the profile says (bad
+//     header, over-long line, NUL byte, invalid UTF-8, broken CSV quoting)
+//     and every later call returns the same error. These wrap the sentinels
+//     below.
+package input
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dataprep/dataprep/formats/card"
+	"github.com/dataprep/dataprep/formats/profile"
+	"github.com/dataprep/dataprep/formats/tlv"
+)
+
+// Fatal, structural errors, for errors.Is.
+var (
+	ErrLineTooLong = errors.New("input: line longer than the profile's max_line")
+	ErrNUL         = errors.New("input: NUL byte in a text file")
+	ErrUTF8        = errors.New("input: invalid UTF-8 in a file declared UTF-8")
+	ErrHeader      = errors.New("input: bad CSV header")
+	ErrSyntax      = errors.New("input: malformed CSV")
+)
+
+// Reader yields the records of an issuer file.
+type Reader interface {
+	// Next returns the next record, io.EOF after the last one, a
+	// *card.RecordError for a bad record (call Next again for the next
+	// one), or a fatal error. The record's ChipTags, DGIs and Carrier
+	// share memory with the reader until the following call.
+	Next() (card.Record, error)
+}
+
+// New returns the reader the issuer profile asks for.
+func New(r io.Reader, ip *profile.Issuer) (Reader, error) {
+	b := bufio.NewReaderSize(r, 64<<10)
+	// A UTF-8 byte order mark, as spreadsheet programs write, is not data.
+	if ip.Charset == profile.CharsetUTF8 {
+		if p, _ := b.Peek(3); bytes.Equal(p, []byte("\xEF\xBB\xBF")) {
+			_, _ = b.Discard(3)
+		}
+	}
+	base := base{ip: ip, maps: ip.Mappings()}
+	switch {
+	case ip.Format == profile.FormatCSV && ip.Quoting():
+		return newCSV(b, base), nil
+	case ip.Format == profile.FormatCSV:
+		return &plainCSV{base: base, lines: newLines(b, ip), sep: ip.Delimiter()}, nil
+	case ip.Format == profile.FormatFixed:
+		return &fixed{base: base, lines: newLines(b, ip)}, nil
+	case ip.Format == profile.FormatJSONL:
+		return newJSONL(b, base), nil
+	}
+	return nil, fmt.Errorf("input: format %q", ip.Format)
+}
+
+// base is what every reader shares: the mapping and the per-record
+// scratch memory that is reused from record to record.
+type base struct {
+	ip      *profile.Issuer
+	maps    []profile.Mapping
+	rec     card.Record
+	chip    []card.ChipTag
+	dgis    []card.DGI
+	carrier []string
+	arena   []byte
+	fatal   error
+}
+
+// start begins a new record at line.
+func (b *base) start(line int) *card.Record {
+	b.rec = card.Record{Line: line, ChipTags: b.chip[:0], DGIs: b.dgis[:0], Carrier: b.carrier[:0]}
+	b.arena = b.arena[:0]
+	return &b.rec
+}
+
+// finish hands the record out, keeping its grown slices for reuse.
+func (b *base) finish() card.Record {
+	b.chip, b.dgis, b.carrier = b.rec.ChipTags, b.rec.DGIs, b.rec.Carrier
+	return b.rec
+}
+
+// set stores the text s of mapping m into the record.
+func (b *base) set(m *profile.Mapping, s string) *card.RecordError {
+	r := &b.rec
+	if m.Input.Value != nil {
+		s = *m.Input.Value
+	}
+	s = trimSpace(s)
+	switch m.Target {
+	case profile.TargetPAN:
+		r.PAN = s
+	case profile.TargetPANSeq:
+		r.PANSeq = s
+	case profile.TargetName:
+		r.Name = s
+	case profile.TargetExpiry, profile.TargetEffective:
+		if s == "" {
+			return nil // absent: validation decides whether that is allowed
+		}
+		d := m.Input.DateFormat()
+		yymm, ok := d.Parse(s)
+		if !ok {
+			field, err := "expiry", card.ErrExpiry
+			if m.Target == profile.TargetEffective {
+				field, err = "effective", card.ErrEffective
+			}
+			return card.Reject(r, field, err, "not a date in layout "+d.String())
+		}
+		if m.Target == profile.TargetExpiry {
+			r.Expiry = yymm
+		} else {
+			r.Effective = yymm
+		}
+	case profile.TargetServiceCode:
+		r.ServiceCode = s
+	case profile.TargetDiscretionary:
+		r.Discretionary = s
+	case profile.TargetProduct:
+		r.Product = s
+	case profile.TargetEmboss:
+		r.Emboss[m.N] = s
+	case profile.TargetCarrier:
+		for len(r.Carrier) <= m.N {
+			r.Carrier = append(r.Carrier, "")
+		}
+		r.Carrier[m.N] = s
+	case profile.TargetChipTLV, profile.TargetChip, profile.TargetDGI:
+		if s == "" {
+			return nil
+		}
+		v, ok := b.unhex(s)
+		if !ok {
+			return card.Reject(r, m.Key[len("fields."):], card.ErrChipData, "not hex")
+		}
+		switch m.Target {
+		case profile.TargetChip:
+			r.ChipTags = append(r.ChipTags, card.ChipTag{Tag: m.Tag, Value: v})
+		case profile.TargetDGI:
+			r.DGIs = append(r.DGIs, card.DGI{Tag: m.DGI, Value: v})
+		default:
+			for len(v) > 0 {
+				t, val, rest, err := tlv.Next(v)
+				if err != nil {
+					return card.Reject(r, "chip_tlv", card.ErrChipData, err.Error())
+				}
+				r.ChipTags = append(r.ChipTags, card.ChipTag{Tag: t, Value: val})
+				v = rest
+			}
+		}
+	}
+	return nil
+}
+
+// unhex decodes s into the record's arena.
+func (b *base) unhex(s string) ([]byte, bool) {
+	if len(s)%2 != 0 {
+		return nil, false
+	}
+	n := len(b.arena)
+	b.arena = append(b.arena, make([]byte, len(s)/2)...)
+	if _, err := hex.Decode(b.arena[n:], []byte(s)); err != nil {
+		return nil, false
+	}
+	return b.arena[n:len(b.arena):len(b.arena)], true
+}
+
+func trimSpace(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// lines reads capped lines, checks them for NUL and (when UTF-8 is
+// declared) invalid UTF-8, and transcodes ISO-8859-1 to UTF-8.
+type lines struct {
+	br     *bufio.Reader
+	max    int
+	latin1 bool
+	n      int // line number of the last line returned
+	conv   []byte
+	err    error
+}
+
+func newLines(br *bufio.Reader, ip *profile.Issuer) *lines {
+	// The buffer holds a whole line, its CR LF, and one byte more so that
+	// a line of exactly max bytes is not mistaken for a longer one.
+	return &lines{br: bufio.NewReaderSize(br, ip.MaxLine+3), max: ip.MaxLine, latin1: ip.Charset == profile.CharsetLatin1}
+}
+
+// next returns the next line without its line ending, aliasing the
+// reader's buffer until the next call.
+func (l *lines) next() ([]byte, error) {
+	if l.err != nil {
+		return nil, l.err
+	}
+	line, err := l.br.ReadSlice('\n')
+	l.n++
+	switch {
+	case err == bufio.ErrBufferFull || len(line) > l.max+2:
+		l.err = fmt.Errorf("line %d: %w (%d bytes)", l.n, ErrLineTooLong, l.max)
+		return nil, l.err
+	case err == io.EOF && len(line) == 0:
+		l.err = io.EOF
+		return nil, io.EOF
+	case err != nil && err != io.EOF:
+		l.err = err
+		return nil, err
+	}
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if len(line) > l.max {
+		l.err = fmt.Errorf("line %d: %w (%d bytes)", l.n, ErrLineTooLong, l.max)
+		return nil, l.err
+	}
+	if bytes.IndexByte(line, 0) >= 0 {
+		l.err = fmt.Errorf("line %d: %w", l.n, ErrNUL)
+		return nil, l.err
+	}
+	if l.latin1 {
+		l.conv = latin1ToUTF8(l.conv[:0], line)
+		return l.conv, nil
+	}
+	if !utf8.Valid(line) {
+		l.err = fmt.Errorf("line %d: %w", l.n, ErrUTF8)
+		return nil, l.err
+	}
+	return line, nil
+}
+
+func latin1ToUTF8(dst, src []byte) []byte {
+	for _, c := range src {
+		if c < utf8.RuneSelf {
+			dst = append(dst, c)
+		} else {
+			dst = append(dst, 0xC0|c>>6, 0x80|c&0x3F)
+		}
+	}
+	return dst
+}
+
+// fixed reads fixed-width lines.
+type fixed struct {
+	base
+	*lines
+}
+
+func (f *fixed) Next() (card.Record, error) {
+	for {
+		line, err := f.lines.next()
+		if err != nil {
+			return card.Record{}, err
+		}
+		if len(line) == 0 {
+			continue // a blank line holds no card
+		}
+		f.start(f.lines.n)
+		s := string(line) // one allocation per record; fields are substrings
+		ascii := isASCII(line)
+		var rerr *card.RecordError
+		for i := range f.maps {
+			m := &f.maps[i]
+			var v string
+			if m.Input.Value == nil {
+				v = cut(s, m.Input.Start-1, m.Input.Length, ascii)
+			}
+			if e := f.set(m, v); e != nil && rerr == nil {
+				rerr = e
+			}
+		}
+		if rerr != nil {
+			return f.finish(), rerr
+		}
+		return f.finish(), nil
+	}
+}
+
+// cut returns characters [start, start+n) of s, clipped to s: issuers'
+// fixed-width files often drop trailing blanks.
+func cut(s string, start, n int, ascii bool) string {
+	if ascii {
+		if start >= len(s) {
+			return ""
+		}
+		return s[start:min(start+n, len(s))]
+	}
+	i, from, to := 0, len(s), len(s)
+	for off := range s {
+		if i == start {
+			from = off
+		}
+		if i == start+n {
+			to = off
+			break
+		}
+		i++
+	}
+	if from > to {
+		return ""
+	}
+	return s[from:to]
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// plainCSV reads delimited lines without quoting: every delimiter splits.
+type plainCSV struct {
+	base
+	*lines
+	sep     rune
+	header  []string
+	index   []int // per mapping: field index, or -1 for constants
+	fields  []string
+	started bool
+}
+
+func (c *plainCSV) Next() (card.Record, error) {
+	if c.fatal != nil {
+		return card.Record{}, c.fatal
+	}
+	for {
+		line, err := c.lines.next()
+		if err != nil {
+			return card.Record{}, err
+		}
+		if len(line) == 0 {
+			continue
+		}
+		c.fields = splitInto(c.fields[:0], string(line), string(c.sep))
+		if !c.started {
+			c.started = true
+			idx, err := columns(c.ip, c.maps, c.fields)
+			if err != nil {
+				c.fatal = fmt.Errorf("line %d: %w", c.lines.n, err)
+				return card.Record{}, c.fatal
+			}
+			c.index = idx
+			if c.ip.CSV.Header {
+				continue
+			}
+		}
+		return fill(&c.base, c.lines.n, c.index, c.fields)
+	}
+}
+
+func splitInto(dst []string, s, sep string) []string {
+	for {
+		i := strings.Index(s, sep)
+		if i < 0 {
+			return append(dst, s)
+		}
+		dst = append(dst, s[:i])
+		s = s[i+len(sep):]
+	}
+}
+
+// columns resolves each mapping to a field index from the first record:
+// the header's names, or for positional files just the count check.
+func columns(ip *profile.Issuer, maps []profile.Mapping, first []string) ([]int, error) {
+	idx := make([]int, len(maps))
+	if !ip.CSV.Header {
+		for i, m := range maps {
+			idx[i] = m.Input.Index - 1
+			if m.Input.Value != nil {
+				idx[i] = -1
+			}
+		}
+		return idx, nil
+	}
+	names := make(map[string]int, len(first))
+	for i, h := range first {
+		h = trimSpace(h)
+		if _, dup := names[h]; dup {
+			return nil, fmt.Errorf("%w: column %q appears twice", ErrHeader, h)
+		}
+		names[h] = i
+	}
+	for i, m := range maps {
+		if m.Input.Value != nil {
+			idx[i] = -1
+			continue
+		}
+		n, ok := names[m.Input.Column]
+		if !ok {
+			return nil, fmt.Errorf("%w: no column %q (for %s)", ErrHeader, m.Input.Column, m.Key)
+		}
+		idx[i] = n
+	}
+	return idx, nil
+}
+
+// fill builds the record from split fields.
+func fill(b *base, line int, index []int, fields []string) (card.Record, error) {
+	b.start(line)
+	var rerr *card.RecordError
+	for i := range b.maps {
+		m := &b.maps[i]
+		var v string
+		if j := index[i]; j >= 0 {
+			if j >= len(fields) {
+				if rerr == nil {
+					rerr = card.Reject(&b.rec, "record", card.ErrFieldCount, fmt.Sprintf("%d fields, %s is field %d", len(fields), m.Key, j+1))
+				}
+				continue
+			}
+			v = fields[j]
+		}
+		if e := b.set(m, v); e != nil && rerr == nil {
+			rerr = e
+		}
+	}
+	if rerr != nil {
+		// Re-mask: the PAN may have been set after the error was made.
+		rerr.MaskedPAN = card.Mask(b.rec.PAN)
+		return b.finish(), rerr
+	}
+	return b.finish(), nil
+}
