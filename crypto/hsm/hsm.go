@@ -276,8 +276,10 @@ func (h *HSM) GenerateRSAFor(label string, bits int, usage Usage) (Key, error) {
 	}
 	priv := pub.Copy()
 	sign, decrypt := usage&UsageSign != 0, usage&UsageDecrypt != 0
-	// crypto11 would add CKA_SIGN and CKA_DECRYPT both true; set everything
-	// that matters explicitly rather than rely on its or the token's defaults.
+	// crypto11's defaults (GenerateRSAKeyPairWithAttributes): CKA_TOKEN,
+	// CKA_SENSITIVE, not CKA_EXTRACTABLE, but CKA_SIGN and CKA_DECRYPT both
+	// true and CKA_PRIVATE left to the token. Set everything that matters
+	// explicitly rather than rely on its or the token's defaults.
 	for _, a := range []struct {
 		set crypto11.AttributeSet
 		t   crypto11.AttributeType
@@ -323,6 +325,8 @@ func (h *HSM) labelExists(label string) (bool, error) {
 }
 
 // FindKey returns the RSA key pair with the label, or ErrKeyNotFound.
+// crypto11 pairs the private and public halves by CKA_ID: a key made by
+// another tool without a CKA_ID (pkcs11-tool without --id) is not found.
 func (h *HSM) FindKey(label string) (Key, error) {
 	if label == "" {
 		return nil, errors.New("hsm: empty key label")
