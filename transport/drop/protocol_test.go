@@ -387,3 +387,18 @@ func TestHostileBytes(t *testing.T) {
 		t.Fatalf("server unusable after hostile input: %v\n%s", err, out)
 	}
 }
+
+func TestLoginWithoutJail(t *testing.T) {
+	ts := startServer(t, nil)
+	// alpha is authorized, but its directories are gone.
+	if err := os.RemoveAll(filepath.Join(ts.root, "alpha")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ts.as("alpha", "ls\n"); err == nil {
+		t.Errorf("login without a jail succeeded:\n%s", out)
+	}
+	r := ts.waitRefused("login")
+	if r.issuer != "alpha" || !strings.Contains(r.reason, "jail") {
+		t.Errorf("refusal %+v", r)
+	}
+}

@@ -82,6 +82,7 @@ type Server struct {
 	conns     map[net.Conn]struct{}
 	reserved  map[string]struct{} // issuer+"/"+name of uploads in flight
 	wg        sync.WaitGroup
+	sweepOnce sync.Once
 }
 
 // Serve accepts connections on l until Close is called, and then returns
@@ -119,7 +120,10 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 	}()
 
-	s.sweep(root)
+	// Once per Server: a second Serve (another listener) must not sweep
+	// away the first one's uploads in flight. Once.Do also holds any
+	// concurrent Serve back from accepting until the sweep is done.
+	s.sweepOnce.Do(func() { s.sweep(root) })
 	cfg := s.sshConfig(root)
 
 	var backoff time.Duration
@@ -228,7 +232,8 @@ func (s *Server) refused(issuer, remote, what, reason string) {
 
 // sweep removes temporary upload files left behind by a previous process
 // that died mid-upload: they are never complete, and nobody else may use
-// the .part- prefix (issuers cannot create dot files).
+// the .part- prefix (issuers cannot create dot files). Two Servers must
+// therefore not share a Root.
 func (s *Server) sweep(root string) {
 	entries, err := os.ReadDir(root)
 	if err != nil {

@@ -82,6 +82,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	st := &watchState{w: w, settle: settle, dirs: make(map[string]string),
 		pending: make(map[string]*pending), seen: make(map[string]stamp), ignored: make(map[string]struct{})}
 	for issuer, dir := range w.Dirs {
+		if err := checkIssuer(issuer); err != nil {
+			return err
+		}
 		abs, err := filepath.Abs(dir)
 		if err != nil {
 			return fmt.Errorf("drop: watcher: %w", err)

@@ -156,6 +156,7 @@ func TestWatcherBadDirs(t *testing.T) {
 		{"alpha": filepath.Join(dir, "missing")},
 		{"alpha": file},
 		{"alpha": dir, "beta": dir},
+		{"Not/An/Issuer": dir},
 	} {
 		w := &Watcher{Dirs: dirs, Settle: time.Millisecond}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
