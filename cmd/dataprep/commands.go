@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/dataprep/dataprep/audit"
@@ -76,6 +77,7 @@ The administrator's passphrase comes from the terminal or --admin-passphrase-fil
 
 func daemonCmd() *cobra.Command {
 	var o pipeline.DaemonOptions
+	var logLevel string
 	c := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the data room: the SFTP drop, preparation and the control socket",
@@ -84,7 +86,11 @@ SIGTERM or SIGINT stops it gracefully: it stops taking work, lets running
 preparations finish and writes a daemon.stop audit entry.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.Log = logger()
+			lvl, err := zerolog.ParseLevel(logLevel)
+			if err != nil || logLevel == "" {
+				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
+			}
+			o.Log = logger().Level(lvl)
 			d, err := pipeline.OpenDaemon(home(), o)
 			if err != nil {
 				return err
@@ -97,6 +103,7 @@ preparations finish and writes a daemon.stop audit entry.`,
 		},
 	}
 	c.Flags().StringVar(&o.DropListen, "drop-listen", "", "address of the built-in SFTP drop (default from the config, 127.0.0.1:2222)")
+	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return c
 }
 
