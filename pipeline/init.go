@@ -85,11 +85,11 @@ func Init(h config.Home, o InitOptions) (fpr string, err error) {
 		return "", fmt.Errorf("opening the HSM: %w", err)
 	}
 	defer tok.Close()
-	primary, err := tok.GenerateRSA(cfg.HSM.PrimaryKey, 3072)
+	primary, err := tok.GenerateRSAFor(cfg.HSM.PrimaryKey, 3072, hsm.UsageSign)
 	if err != nil {
 		return "", fmt.Errorf("generating the primary key in the HSM: %w", err)
 	}
-	enc, err := tok.GenerateRSA(cfg.HSM.EncryptKey, 3072)
+	enc, err := tok.GenerateRSAFor(cfg.HSM.EncryptKey, 3072, hsm.UsageDecrypt)
 	if err != nil {
 		return "", fmt.Errorf("generating the encryption key in the HSM: %w", err)
 	}
@@ -111,7 +111,7 @@ func Init(h config.Home, o InitOptions) (fpr string, err error) {
 	}
 	fpr = pgp.Fingerprint(ent)
 	if err := rec(audit.Entry{Event: "key.generate", Outcome: "ok", Detail: map[string]string{
-		"fingerprint": fpr, "primary": cfg.HSM.PrimaryKey, "encrypt": cfg.HSM.EncryptKey, "algorithm": "RSA-3072", "extractable": "false"}}); err != nil {
+		"fingerprint": fpr, "primary": cfg.HSM.PrimaryKey, "encrypt": cfg.HSM.EncryptKey, "algorithm": "RSA-3072", "extractable": "false", "usage": "primary: sign only; subkey: decrypt only"}}); err != nil {
 		return "", err
 	}
 	if _, err := drop.GenerateHostKey(h.DropHostKey()); err != nil && !errors.Is(err, os.ErrExist) {

@@ -170,6 +170,8 @@ func rejectReason(err error) string {
 		return "the signature does not match the content"
 	case errors.Is(err, pgp.ErrTooLarge):
 		return "the decrypted content is larger than the configured limit (possible compression bomb)"
+	case errors.Is(err, pgp.ErrWeakCipher):
+		return "encrypted with a cipher this data room refuses (3DES/CAST5): re-encrypt to the current certificate, AES-256"
 	case errors.Is(err, pgp.ErrCorrupt):
 		return "the file is corrupt, truncated or was changed after encryption"
 	}

@@ -19,6 +19,15 @@ import (
 // the signature checked, so results are only committed after that.
 func (s *Service) prepare(j state.Job) {
 	counts, signer, cipher, err := s.decryptAndCount(j)
+	if errors.Is(err, pgp.ErrKeyUnavailable) {
+		// The HSM is down: the file is not at fault. Park the job back in
+		// received, alarm, and let the operators start it again later.
+		s.Log.Error().Str("job", j.ID).Msg("HSM unavailable during decryption; job parked")
+		s.record(audit.Entry{Event: "job.decrypt.result", Outcome: "failed", Job: j.ID, Issuer: j.Issuer, Actor: j.StartedBy, Approver: j.Approver,
+			Detail: map[string]string{"reason": "HSM unavailable; job returned to received, start it again when the HSM answers"}})
+		s.Store.UpdateJob(j.ID, func(jj *state.Job) error { jj.Updated = s.now(); return advance(jj, state.Received) })
+		return
+	}
 	if err != nil {
 		reason := rejectReason(err)
 		s.Log.Warn().Str("job", j.ID).Str("reason", reason).Msg("job rejected")
