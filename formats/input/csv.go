@@ -1,6 +1,7 @@
 package input
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -86,6 +87,8 @@ func (c *quotedCSV) Next() (card.Record, error) {
 	}
 }
 
+var nl, quote = []byte{'\n'}, []byte{'"'}
+
 // guard sits under encoding/csv. It transcodes ISO-8859-1 to UTF-8,
 // refuses NUL bytes, and caps how many bytes a record may span: it tracks
 // whether it is inside quotes (RFC 4180 quoting toggles on every '"', with
@@ -130,25 +133,39 @@ func (g *guard) Read(p []byte) (int, error) {
 	} else {
 		n, err = g.r.Read(p)
 	}
-	for i, c := range p[:n] {
-		switch c {
-		case '\n':
-			g.line++
-			if !g.quoted {
-				g.run = 0
-				continue
-			}
-		case '"':
+	if i := bytes.IndexByte(p[:n], 0); i >= 0 {
+		g.line += bytes.Count(p[:i], nl)
+		g.err = fmt.Errorf("line %d: %w", g.line+1, ErrNUL)
+		return i, nil
+	}
+	// Walk the chunk line by line with the vectorised bytes functions: a
+	// byte-at-a-time loop here cost more than encoding/csv itself.
+	chunk := p[:n]
+	for len(chunk) > 0 {
+		i := bytes.IndexByte(chunk, '\n')
+		seg := chunk
+		if i >= 0 {
+			seg = chunk[:i]
+		}
+		if bytes.Count(seg, quote)%2 == 1 {
 			g.quoted = !g.quoted
-		case 0:
-			g.err = fmt.Errorf("line %d: %w", g.line+1, ErrNUL)
-			return i, g.err
 		}
-		g.run++
+		g.run += len(seg)
 		if g.run > g.max {
+			// Hand out what came before this line; the error follows.
 			g.err = fmt.Errorf("line %d: %w (%d bytes)", g.line+1, ErrLineTooLong, g.max)
-			return i, g.err
+			return n - len(chunk), nil
 		}
+		if i < 0 {
+			break
+		}
+		g.line++
+		if g.quoted {
+			g.run++ // the newline is part of the quoted field
+		} else {
+			g.run = 0
+		}
+		chunk = chunk[i+1:]
 	}
 	return n, err
 }

@@ -42,6 +42,7 @@ var profileFor = map[string]string{
 	"good_pipe_noquote.txt":      "csv-pipe-noquote",
 	"good_fixed.txt":             "fixed",
 	"mixed_records.jsonl":        "jsonl",
+	"good_keys.jsonl":            "jsonl-binary",
 }
 
 // dump writes a record's every field: golden files hold synthetic data
