@@ -165,6 +165,8 @@ func TestValidateRules(t *testing.T) {
 		{"fail_emboss_length_after_translit", func(r *Record) { r.Emboss[3] = strings.Repeat("ß", 14) }, nil, "emboss4", ErrEmbossLength},
 		{"fail_carrier_control", func(r *Record) { r.Carrier[1] = "bell\x07" }, nil, "carrier2", ErrCarrierText},
 		{"fail_carrier_utf8", func(r *Record) { r.Carrier[0] = "\xc3" }, nil, "carrier1", ErrCarrierText},
+		{"fail_chip_duplicate_tag", func(r *Record) { r.ChipTags = append(r.ChipTags, r.ChipTags[0]) }, nil, "chip", ErrChipData},
+		{"fail_dgi_duplicate", func(r *Record) { r.DGIs = []DGI{{Tag: 0x8000}, {Tag: 0x8000}} }, nil, "dgi", ErrChipData},
 		{"fail_chip_bad_tag", func(r *Record) { r.ChipTags[0].Tag = 0x9F80 }, nil, "chip", ErrChipData},
 		{"fail_chip_bad_template", func(r *Record) { r.ChipTags[0] = ChipTag{Tag: 0x70, Value: []byte{0x5A, 0x05}} }, nil, "chip", ErrChipData},
 	} {

@@ -162,7 +162,14 @@ func Validate(r *Record, p *Policy) error {
 			return Reject(r, "carrier"+strconv.Itoa(i+1), ErrCarrierText, "")
 		}
 	}
-	for _, c := range r.ChipTags {
+	for i, c := range r.ChipTags {
+		for _, d := range r.ChipTags[:i] {
+			if d.Tag == c.Tag {
+				// Two values for one tag: which one the issuer meant is
+				// a guess, and a guess is not going on a chip.
+				return Reject(r, "chip", ErrChipData, "tag "+c.Tag.String()+" given twice")
+			}
+		}
 		if !c.Tag.Valid() {
 			return Reject(r, "chip", ErrChipData, "invalid tag")
 		}
@@ -175,7 +182,12 @@ func Validate(r *Record, p *Policy) error {
 			return Reject(r, "chip", ErrChipData, "tag "+c.Tag.String()+" value too long")
 		}
 	}
-	for _, d := range r.DGIs {
+	for i, d := range r.DGIs {
+		for _, e := range r.DGIs[:i] {
+			if e.Tag == d.Tag {
+				return Reject(r, "dgi", ErrChipData, "DGI given twice")
+			}
+		}
 		if len(d.Value) > 0xFFFF {
 			return Reject(r, "dgi", ErrChipData, "DGI value too long")
 		}

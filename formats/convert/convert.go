@@ -245,6 +245,9 @@ func (c *Converter) transform(v []byte, t profile.Transform) []byte {
 		c.tmp = card.AppendFolded(c.tmp[:0], string(v))
 		v = append(v[:0], c.tmp...)
 	case profile.TMask:
+		if c.preview && bytes.IndexByte(v, '*') >= 0 {
+			return v // a preview's PAN is masked already
+		}
 		m := card.Mask(string(v))
 		v = append(v[:0], m...)
 	case profile.TTrim:
