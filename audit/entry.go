@@ -308,7 +308,32 @@ type wireEntry struct {
 // byte-for-byte what appendLine would write for the decoded values. That
 // refuses duplicate members (which parsers resolve differently), members in
 // another order or case, needless escapes, white space, and invalid UTF-8.
+//
+// Lines the daemon wrote take a fast path (decodeCanonical); anything else
+// is decoded with encoding/json to find out what is wrong with it. The
+// results are the same either way (FuzzParseLineFastSlow).
 func parseLine(line []byte) (Entry, string) {
+	e, ok := decodeCanonical(line)
+	if !ok {
+		var reason string
+		if e, reason = decodeJSON(line); reason != "" {
+			return Entry{}, reason
+		}
+	}
+	return checkDecoded(line, e)
+}
+
+// parseLineSlow is parseLine without the fast path, for the tests.
+func parseLineSlow(line []byte) (Entry, string) {
+	e, reason := decodeJSON(line)
+	if reason != "" {
+		return Entry{}, reason
+	}
+	return checkDecoded(line, e)
+}
+
+// decodeJSON decodes a line with encoding/json.
+func decodeJSON(line []byte) (Entry, string) {
 	if len(line) == 0 {
 		return Entry{}, reasonEmptyLine
 	}
@@ -316,7 +341,7 @@ func parseLine(line []byte) (Entry, string) {
 		return Entry{}, reasonNotJSON
 	}
 	// One pass: the Decoder checks the syntax of the value it reads. What
-	// follows the object is not looked at here; the canonical check below
+	// follows the object is not looked at here; the canonical check
 	// refuses it.
 	var w wireEntry
 	dec := json.NewDecoder(bytes.NewReader(line))
@@ -332,11 +357,16 @@ func parseLine(line []byte) (Entry, string) {
 	if err != nil {
 		return Entry{}, reasonBadTime
 	}
-	e := Entry{
+	return Entry{
 		Seq: w.Seq, Time: t, Event: w.Event, Outcome: w.Outcome, Actor: w.Actor,
 		OSUser: w.OSUser, Approver: w.Approver, Job: w.Job, Issuer: w.Issuer,
 		Request: w.Request, Machine: w.Machine, Detail: w.Detail, Prev: w.Prev, Hash: w.Hash,
-	}
+	}, ""
+}
+
+// checkDecoded checks the values of a decoded line, its canonical form and
+// its hash.
+func checkDecoded(line []byte, e Entry) (Entry, string) {
 	if !validEvent(e.Event) {
 		return Entry{}, reasonBadEvent
 	}
@@ -362,6 +392,177 @@ func parseLine(line []byte) (Entry, string) {
 		return Entry{}, reasonHash
 	}
 	return e, ""
+}
+
+// decodeCanonical decodes a line laid out exactly as appendBody and
+// appendLine write it, without reflection. It reports false for anything
+// else; it need not be strict beyond that, since checkDecoded re-encodes
+// what it returns and compares bytes.
+func decodeCanonical(line []byte) (Entry, bool) {
+	c := cursor{b: line, ok: true}
+	var e Entry
+	c.expect(`{"seq":`)
+	e.Seq = c.uint()
+	c.expect(`,"time":"`)
+	if c.ok && len(c.b)-c.i >= len(timeLayout) {
+		t, err := time.Parse(timeLayout, string(c.b[c.i:c.i+len(timeLayout)]))
+		e.Time, c.ok = t, err == nil
+		c.i += len(timeLayout)
+	} else {
+		c.ok = false
+	}
+	c.expect(`","event":`)
+	e.Event = c.str()
+	for _, m := range [...]struct {
+		name string
+		v    *string
+	}{{`,"outcome":`, &e.Outcome}, {`,"actor":`, &e.Actor}, {`,"os_user":`, &e.OSUser},
+		{`,"approver":`, &e.Approver}, {`,"job":`, &e.Job}, {`,"issuer":`, &e.Issuer},
+		{`,"request":`, &e.Request}, {`,"machine":`, &e.Machine}} {
+		if c.peek(m.name) {
+			*m.v = c.str()
+		}
+	}
+	if c.peek(`,"detail":{`) {
+		e.Detail = map[string]string{}
+		for c.ok {
+			k := c.str()
+			c.expect(":")
+			e.Detail[k] = c.str()
+			if !c.peek(",") {
+				break
+			}
+		}
+		c.expect("}")
+	}
+	c.expect(`,"prev":`)
+	e.Prev = c.str()
+	c.expect(`,"hash":`)
+	e.Hash = c.str()
+	c.expect("}")
+	return e, c.ok && c.i == len(c.b)
+}
+
+// cursor reads a line front to back; after the first mismatch ok is false
+// and every further read is a no-op.
+type cursor struct {
+	b  []byte
+	i  int
+	ok bool
+}
+
+func (c *cursor) peek(s string) bool {
+	if !c.ok || len(c.b)-c.i < len(s) || string(c.b[c.i:c.i+len(s)]) != s {
+		return false
+	}
+	c.i += len(s)
+	return true
+}
+
+func (c *cursor) expect(s string) {
+	if !c.peek(s) {
+		c.ok = false
+	}
+}
+
+// uint reads a decimal without leading zeros that fits in a uint64.
+func (c *cursor) uint() uint64 {
+	if !c.ok {
+		return 0
+	}
+	j := c.i
+	for j < len(c.b) && isDigit(c.b[j]) {
+		j++
+	}
+	n, err := strconv.ParseUint(string(c.b[c.i:j]), 10, 64)
+	if err != nil || (c.b[c.i] == '0' && j-c.i > 1) {
+		c.ok = false
+		return 0
+	}
+	c.i = j
+	return n
+}
+
+// str reads a JSON string with only the escapes appendString writes (and
+// \u00xx for any control byte); anything else ends the fast path.
+func (c *cursor) str() string {
+	if !c.ok || c.i >= len(c.b) || c.b[c.i] != '"' {
+		c.ok = false
+		return ""
+	}
+	j := c.i + 1
+	for j < len(c.b) && c.b[j] != '"' && c.b[j] != '\\' && c.b[j] >= 0x20 {
+		j++
+	}
+	if j < len(c.b) && c.b[j] == '"' { // no escapes: the common case
+		s := c.b[c.i+1 : j]
+		if !utf8.Valid(s) {
+			c.ok = false
+			return ""
+		}
+		c.i = j + 1
+		return string(s)
+	}
+	out := append([]byte(nil), c.b[c.i+1:j]...)
+	for j < len(c.b) {
+		ch := c.b[j]
+		switch {
+		case ch == '"':
+			if !utf8.Valid(out) {
+				c.ok = false
+				return ""
+			}
+			c.i = j + 1
+			return string(out)
+		case ch < 0x20:
+			c.ok = false
+			return ""
+		case ch != '\\':
+			out = append(out, ch)
+			j++
+			continue
+		}
+		if j+1 >= len(c.b) {
+			break
+		}
+		switch c.b[j+1] {
+		case '"', '\\':
+			out = append(out, c.b[j+1])
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			if j+6 > len(c.b) || c.b[j+2] != '0' || c.b[j+3] != '0' || !isLowerHex(c.b[j+4]) || !isLowerHex(c.b[j+5]) {
+				c.ok = false
+				return ""
+			}
+			out = append(out, unhex(c.b[j+4])<<4|unhex(c.b[j+5]))
+			if out[len(out)-1] >= 0x20 {
+				c.ok = false
+				return ""
+			}
+			j += 6
+			continue
+		default:
+			c.ok = false
+			return ""
+		}
+		j += 2
+	}
+	c.ok = false
+	return ""
+}
+
+func isLowerHex(c byte) bool { return isDigit(c) || ('a' <= c && c <= 'f') }
+
+func unhex(c byte) byte {
+	if isDigit(c) {
+		return c - '0'
+	}
+	return c - 'a' + 10
 }
 
 // decodeReason explains why a line that is valid JSON did not decode as an

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -75,6 +76,25 @@ func FuzzVerify(f *testing.F) {
 		}
 		if st.hash != prev {
 			t.Fatalf("head %s, want %s", st.hash, prev)
+		}
+	})
+}
+
+// FuzzParseLineFastSlow: the fast path of parseLine changes nothing: same
+// entry, same reason as decoding every line with encoding/json.
+func FuzzParseLineFastSlow(f *testing.F) {
+	for _, s := range goldenSeeds(f) {
+		for _, line := range bytes.Split(s, []byte("\n")) {
+			f.Add(line)
+		}
+	}
+	f.Add([]byte(`{"seq":01,"time":"2026-01-15T09:30:00.000000000Z","event":"a","prev":"","hash":""}`))
+	f.Add([]byte(`{"seq":1,"time":"2026-01-15T09:30:00.000000000Z","event":"a\u000a\u0041","detail":{},"prev":"","hash":""}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		fast, fr := parseLine(line)
+		slow, sr := parseLineSlow(line)
+		if fr != sr || !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("fast %q %+v\nslow %q %+v\nline %q", fr, fast, sr, slow, line)
 		}
 	})
 }
