@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -101,6 +102,19 @@ func verifyBytes(t testing.TB, content []byte) (Report, error) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, segmentName(1)), content, 0o600))
 	return Verify(dir)
+}
+
+// verifyMem verifies content as the only segment, in memory, the way Verify
+// does, for tests that try thousands of variants.
+func verifyMem(content []byte) error {
+	st := &chainState{hash: GenesisHash}
+	if err := scanSegment(bytes.NewReader(content), segmentName(1), st, true); err != nil {
+		return err
+	}
+	if st.torn != nil {
+		return st.torn.err
+	}
+	return nil
 }
 
 // requireBroken checks that err is a *VerifyError wrapping want at line.

@@ -4,8 +4,9 @@ audit/README.md alone (no code shared with the Go package), to show that the
 format can be checked without Go. TestReferenceVerifier runs it over the
 golden vectors when python3 is installed.
 
-usage: verify_reference.py DIR
-prints: "ok ENTRIES HEAD", "tampered FILE LINE SEQ", "torn FILE LINE SEQ" or "nolog"
+usage: verify_reference.py DIR...
+prints for each DIR one line: "ok ENTRIES HEAD", "tampered FILE LINE SEQ",
+"torn FILE LINE SEQ" or "nolog"
 """
 import hashlib
 import json
@@ -144,6 +145,7 @@ def verify(d):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2:
         sys.exit(__doc__)
-    print(verify(sys.argv[1]))
+    for d in sys.argv[1:]:
+        print(verify(d))
