@@ -32,8 +32,9 @@ var (
 	// ErrInvalidEntry is returned by Append for an entry it refuses to
 	// write, e.g. one that holds a card number. The log stays usable.
 	ErrInvalidEntry = errors.New("invalid audit entry")
-	// ErrLocked is returned by Open when another Log has the directory open.
-	ErrLocked = errors.New("audit log in use by another process")
+	// ErrLocked is returned by Open when another Log, in this process or
+	// another, has the directory open.
+	ErrLocked = errors.New("audit log already open")
 )
 
 const lockName = "audit.lock"
