@@ -12,6 +12,7 @@ import (
 
 	"github.com/dataprep/dataprep/audit"
 	"github.com/dataprep/dataprep/crypto/pgp"
+	"github.com/dataprep/dataprep/formats/card"
 	"github.com/dataprep/dataprep/pipeline/config"
 	"github.com/dataprep/dataprep/pipeline/people"
 	"github.com/dataprep/dataprep/pipeline/state"
@@ -69,7 +70,7 @@ func (s *Service) Arrived(issuer, name, path string) {
 		return
 	}
 	if err := moveFile(path, s.spoolPath(j.ID)); err != nil {
-		s.rejectJob(j.ID, "could not move the file into the spool: "+err.Error(), path)
+		s.rejectJob(j.ID, "could not move the file into the spool: "+err.Error(), path, nil, state.Counts{})
 		return
 	}
 	log.Info().Str("job", j.ID).Str("sha256", sum).Int64("size", size).Msg("file received")
@@ -97,13 +98,40 @@ func (s *Service) adoptAfterCrash(sum, path string) bool {
 	return false
 }
 
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// reportText keeps report lines to printable text: a reason never starts
+// with a spreadsheet formula character and holds no control characters.
+func reportText(reason string, err error) string {
+	if reason == "" && err != nil {
+		reason = err.Error()
+	}
+	reason = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, reason)
+	if reason != "" && strings.ContainsRune("=+-@", rune(reason[0])) {
+		reason = "'" + reason
+	}
+	return reason
+}
+
 func (s *Service) spoolPath(job string) string { return filepath.Join(s.Home.Received(), job+".pgp") }
 func (s *Service) quarantinePath(job string) string {
 	return filepath.Join(s.Home.Quarantine(), job+".pgp")
 }
 
-// StartJob asks for a job to be prepared; a second person approves.
-func (s *Service) StartJob(c Caller, id string) (Outcome, error) {
+// StartJob asks for a job to be prepared for a machine; a second person
+// approves. The machine is fixed now because its layout shapes the output and
+// its key encrypts it; machine may be empty when exactly one is registered.
+func (s *Service) StartJob(c Caller, id, machine string) (Outcome, error) {
 	e := audit.Entry{Event: "request.create", Actor: c.Name, OSUser: c.OSUser, Job: id, Detail: map[string]string{"action": ActStartJob, "target": id}}
 	if err := checkJobID(id); err != nil {
 		e.Job, e.Detail["target"] = "", ""
@@ -128,7 +156,25 @@ func (s *Service) StartJob(c Caller, id string) (Outcome, error) {
 			return Outcome{}, s.refuse(e, fmt.Errorf("%w: request %s already waits to start job %s", ErrBadState, r.ID, id))
 		}
 	}
-	return s.ask(c, ActStartJob, id, nil)
+	if machine == "" {
+		ms, err := s.Store.Machines()
+		if err != nil {
+			return Outcome{}, err
+		}
+		switch len(ms) {
+		case 0:
+			return Outcome{}, s.refuse(e, fmt.Errorf("%w: no machine is registered: an administrator adds one with 'dataprep machine add'", ErrBadState))
+		case 1:
+			machine = ms[0].Name
+		default:
+			return Outcome{}, s.refuse(e, fmt.Errorf("%w: several machines are registered: say which with --machine NAME", ErrBadInput))
+		}
+	}
+	if _, err := s.Store.Machine(machine); err != nil {
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: no machine %q", ErrBadInput, machine))
+	}
+	e.Machine = machine
+	return s.ask(c, ActStartJob, id, map[string]string{"machine": machine})
 }
 
 func (s *Service) doStartJob(r state.Request, approver string) (string, error) {
@@ -137,13 +183,14 @@ func (s *Service) doStartJob(r state.Request, approver string) (string, error) {
 			return err
 		}
 		j.StartReq, j.StartedBy, j.Approver, j.Updated = r.ID, r.Requester, approver, s.now()
+		j.Machine = r.Params["machine"]
 		return nil
 	})
 	if err != nil {
 		return "", err
 	}
 	if err := s.record(audit.Entry{Event: "job.decrypt.start", Outcome: "ok", Actor: r.Requester, Approver: approver, Request: r.ID,
-		Job: j.ID, Issuer: j.Issuer, Detail: map[string]string{"sha256": j.SHA256}}); err != nil {
+		Job: j.ID, Issuer: j.Issuer, Machine: j.Machine, Detail: map[string]string{"sha256": j.SHA256}}); err != nil {
 		s.Store.UpdateJob(j.ID, func(j *state.Job) error { return advance(j, state.Received) })
 		return "", err
 	}
@@ -179,12 +226,12 @@ func rejectReason(err error) string {
 }
 
 // rejectJob quarantines a job's file, reports to the issuer and audits.
-func (s *Service) rejectJob(id, reason, file string) {
+func (s *Service) rejectJob(id, reason, file string, rejects []card.RecordError, counts state.Counts) {
 	j, err := s.Store.UpdateJob(id, func(j *state.Job) error {
 		if err := advance(j, state.Rejected); err != nil {
 			return err
 		}
-		j.Reason, j.Updated = reason, s.now()
+		j.Reason, j.Updated, j.Counts = reason, s.now(), counts
 		return nil
 	})
 	if err != nil {
@@ -199,18 +246,29 @@ func (s *Service) rejectJob(id, reason, file string) {
 	}
 	s.record(audit.Entry{Event: "job.rejected", Outcome: "failed", Job: id, Issuer: j.Issuer, Actor: j.StartedBy, Approver: j.Approver,
 		Detail: map[string]string{"reason": reason, "quarantine": filepath.Base(s.quarantinePath(id))}})
-	s.report(j.Issuer, j.ID, jobReport(j))
+	s.report(j.Issuer, j.ID, jobReport(j, rejects, len(rejects) < j.Counts.Rejected))
 }
 
-func jobReport(j state.Job) string {
+// jobReport is the issuer's processing report: outcome, counts, and each
+// rejected record with its line, masked PAN and reason.
+func jobReport(j state.Job, rejects []card.RecordError, capped bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "dataprep processing report\n\njob:       %s\nfile:      %s\nsha256:    %s\nsize:      %d bytes\nreceived:  %s\nstate:     %s\n",
 		j.ID, j.FileName, j.SHA256, j.Size, j.Received.Format(time.RFC3339), j.State)
 	if j.Reason != "" {
 		fmt.Fprintf(&b, "reason:    %s\n", j.Reason)
 	}
-	if j.State == state.Ready {
+	if j.Counts.Read > 0 {
 		fmt.Fprintf(&b, "records:   %d read, %d accepted, %d rejected\n", j.Counts.Read, j.Counts.Accepted, j.Counts.Rejected)
+	}
+	if len(rejects) > 0 {
+		fmt.Fprintf(&b, "\nrejected records (line, masked PAN, field, reason):\n")
+		for _, r := range rejects {
+			fmt.Fprintf(&b, "  line %d\t%s\t%s\t%s\n", r.Line, orDash(r.MaskedPAN), r.Field, reportText(r.Reason, r.Err))
+		}
+		if capped {
+			fmt.Fprintf(&b, "  … only the first %d rejects are listed\n", len(rejects))
+		}
 	}
 	return b.String()
 }
@@ -224,7 +282,7 @@ func (s *Service) report(issuer, name, text string) {
 		buf.Reset()
 		buf.WriteString(text)
 	}
-	path := filepath.Join(s.Home.Outbox(issuer), name+"-report.txt.asc")
+	path := filepath.Join(s.Home.Outbox(issuer), reportName(name))
 	if err := config.WriteFileAtomic(path, buf.Bytes(), 0o600); err != nil {
 		s.Log.Error().Err(err).Str("issuer", issuer).Msg("cannot write report")
 		s.record(audit.Entry{Event: "report.write", Outcome: "failed", Issuer: issuer, Detail: map[string]string{"report": filepath.Base(path), "reason": err.Error()}})
@@ -272,4 +330,12 @@ func (s *Service) Job(c Caller, id string) (JobView, error) {
 		return JobView{}, fmt.Errorf("%w: no job %s", ErrBadInput, id)
 	}
 	return viewJob(c, j), err
+}
+
+// reportName is the outbox file name of a report or receipt.
+func reportName(name string) string {
+	if strings.HasSuffix(name, "-deletion") {
+		return name + "-receipt.txt.asc"
+	}
+	return name + "-report.txt.asc"
 }

@@ -10,7 +10,7 @@ import (
 // transitions is the job's life (design.md, "The job"), in one place. A state
 // change that is not listed here is a programming error and is refused.
 var transitions = map[state.JobState][]state.JobState{
-	state.Received:  {state.Preparing, state.Rejected},
+	state.Received:  {state.Preparing, state.Rejected, state.Deleted},
 	state.Preparing: {state.Ready, state.Rejected, state.Received}, // back to received: recovery after a crash mid-preparation
 	state.Ready:     {state.Pushed, state.Deleted},
 	state.Pushed:    {state.Deleted},

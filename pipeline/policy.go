@@ -9,9 +9,12 @@ import (
 // Action names a dual-controlled action. They appear in requests, audit
 // entries and the README's table, so they are part of the contract.
 const (
-	ActStartJob  = "job.start"
-	ActAddUser   = "user.add"
-	ActAddIssuer = "issuer.add"
+	ActStartJob   = "job.start"
+	ActAddUser    = "user.add"
+	ActAddIssuer  = "issuer.add"
+	ActAddMachine = "machine.add"
+	ActAuthorize  = "machine.authorize"
+	ActDeleteJob  = "job.delete"
 )
 
 // Policy says who may ask for an action and who may approve it. The approver
@@ -35,6 +38,12 @@ var Policies = []Policy{
 		Help: "create an account"},
 	{Action: ActAddIssuer, Requesters: []people.Role{people.Admin}, Approvers: []people.Role{people.Admin}, Bootstrap: true,
 		Help: "register an issuer's signing and SSH keys"},
+	{Action: ActAddMachine, Requesters: []people.Role{people.Admin}, Approvers: []people.Role{people.Admin}, Bootstrap: true,
+		Help: "register a personalization machine (address, pinned host key, keys, layout)"},
+	{Action: ActAuthorize, Requesters: []people.Role{people.Admin}, Approvers: []people.Role{people.Admin}, Bootstrap: true,
+		Help: "authorize a machine operator to release data to a machine"},
+	{Action: ActDeleteJob, Requesters: []people.Role{people.Operator, people.MachineOperator}, Approvers: []people.Role{people.Supervisor},
+		Help: "delete a job's production file on the machine and every spool copy (supervised deletion)"},
 }
 
 // PolicyFor returns the policy of an action.

@@ -1,24 +1,47 @@
 package pipeline
 
 import (
-	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/dataprep/dataprep/audit"
 	"github.com/dataprep/dataprep/crypto/pgp"
+	"github.com/dataprep/dataprep/formats"
+	"github.com/dataprep/dataprep/formats/card"
+	"github.com/dataprep/dataprep/formats/profile"
+	"github.com/dataprep/dataprep/pipeline/config"
 	"github.com/dataprep/dataprep/pipeline/state"
 )
 
+// maxReportedRejects bounds what one job keeps in memory for the issuer's
+// report; the counts stay exact beyond it.
+const maxReportedRejects = 1000
+
+// prepared is what a successful preparation fixed.
+type prepared struct {
+	counts        state.Counts
+	signer        string
+	cipher        string
+	sha256        string
+	size          int64
+	rejects       []card.RecordError
+	rejectsCapped bool
+}
+
 // prepare decrypts a job's file through the HSM, verifies the issuer's
-// signature and streams the plaintext on. Plaintext exists only in memory,
-// in buffers of this goroutine; nothing of it is written to disk
+// signature, converts every record for the job's machine and writes the
+// production file encrypted to the machine's key as it goes. Plaintext
+// exists only in this goroutine's buffers; nothing of it reaches the disk
 // (invariant 1). Everything read is untrusted until the stream ended with
-// the signature checked, so results are only committed after that.
+// the integrity check and the signature verified, so the production file
+// keeps a temporary name until then.
 func (s *Service) prepare(j state.Job) {
-	counts, signer, cipher, err := s.decryptAndCount(j)
+	p, err := s.produce(j)
 	if errors.Is(err, pgp.ErrKeyUnavailable) {
 		// The HSM is down: the file is not at fault. Park the job back in
 		// received, alarm, and let the operators start it again later.
@@ -29,73 +52,203 @@ func (s *Service) prepare(j state.Job) {
 		return
 	}
 	if err != nil {
-		reason := rejectReason(err)
+		reason := s.failureReason(err)
 		s.Log.Warn().Str("job", j.ID).Str("reason", reason).Msg("job rejected")
-		s.rejectJob(j.ID, reason, "")
+		s.rejectJob(j.ID, reason, "", p.rejects, p.counts)
 		return
 	}
-	e := audit.Entry{Event: "job.decrypt.result", Outcome: "ok", Job: j.ID, Issuer: j.Issuer, Actor: j.StartedBy, Approver: j.Approver,
-		Detail: map[string]string{"signer": signer, "cipher": cipher, "records_read": fmt.Sprint(counts.Read),
-			"records_accepted": fmt.Sprint(counts.Accepted), "records_rejected": fmt.Sprint(counts.Rejected)}}
+	e := audit.Entry{Event: "job.ready", Outcome: "ok", Job: j.ID, Issuer: j.Issuer, Actor: j.StartedBy, Approver: j.Approver, Machine: j.Machine,
+		Detail: map[string]string{"signer": p.signer, "cipher": p.cipher, "records_read": fmt.Sprint(p.counts.Read),
+			"records_accepted": fmt.Sprint(p.counts.Accepted), "records_rejected": fmt.Sprint(p.counts.Rejected),
+			"output_sha256": p.sha256, "output_size": fmt.Sprint(p.size)}}
 	if err := s.record(e); err != nil {
-		s.rejectJob(j.ID, "audit log unavailable: preparation not recorded", "")
+		os.Remove(s.productionPath(j.ID))
+		s.rejectJob(j.ID, "audit log unavailable: preparation not recorded", "", nil, p.counts)
 		return
 	}
 	j, err = s.Store.UpdateJob(j.ID, func(jj *state.Job) error {
 		if err := advance(jj, state.Ready); err != nil {
 			return err
 		}
-		jj.Counts, jj.Signer, jj.Cipher, jj.Updated = counts, signer, cipher, s.now()
+		jj.Counts, jj.Signer, jj.Cipher, jj.Updated = p.counts, p.signer, p.cipher, s.now()
+		jj.OutputSHA256, jj.OutputSize = p.sha256, p.size
 		return nil
 	})
 	if err != nil {
 		s.Log.Error().Err(err).Str("job", j.ID).Msg("cannot mark job ready")
 		return
 	}
-	s.report(j.Issuer, j.ID, jobReport(j))
+	s.report(j.Issuer, j.ID, jobReport(j, p.rejects, p.rejectsCapped))
 }
 
-func (s *Service) decryptAndCount(j state.Job) (state.Counts, string, string, error) {
+func (s *Service) productionPath(job string) string {
+	return filepath.Join(s.Home.Production(), job+".pgp")
+}
+
+// failureReason gives the one line the issuer, the operator and the audit
+// log see. Crypto failures come first and in fixed words; a formats failure
+// passes its own text, which names lines and fields, never card data.
+func (s *Service) failureReason(err error) string {
+	var pe *pgpError
+	if errors.As(err, &pe) {
+		return rejectReason(pe.err)
+	}
+	switch {
+	case errors.Is(err, formats.ErrFileRejected):
+		return "records were rejected and the issuer's profile rejects the whole file on any reject: " + safeText(err)
+	case errors.Is(err, formats.ErrNoRecords):
+		return "the file holds no records"
+	case errors.Is(err, errSetup):
+		return safeText(err)
+	}
+	return "the content could not be read as the issuer's profile describes: " + safeText(err)
+}
+
+// safeText is err's message unless it would carry a card number.
+func safeText(err error) string {
+	msg := err.Error()
+	if audit.ContainsPAN(msg) {
+		return "(detail withheld: it would show a card number)"
+	}
+	return msg
+}
+
+var errSetup = errors.New("job setup")
+
+// pgpError marks a failure of the OpenPGP layer, which outranks anything the
+// formats layer said about the same (unauthenticated) bytes.
+type pgpError struct{ err error }
+
+func (e *pgpError) Error() string { return e.err.Error() }
+func (e *pgpError) Unwrap() error { return e.err }
+
+// profiles resolves the issuer's input profile and the machine's layout and certificate.
+func (s *Service) profiles(j state.Job) (*profile.Issuer, *profile.Machine, []byte, error) {
 	iss, err := s.Store.Issuer(j.Issuer)
 	if err != nil {
-		return state.Counts{}, "", "", err
+		return nil, nil, nil, fmt.Errorf("%w: issuer %s: %v", errSetup, j.Issuer, err)
+	}
+	ip := profile.DefaultIssuer()
+	if iss.Profile != "" {
+		if ip, err = profile.ParseIssuer([]byte(iss.Profile)); err != nil {
+			return nil, nil, nil, fmt.Errorf("%w: issuer %s profile: %v", errSetup, j.Issuer, err)
+		}
+	}
+	m, err := s.Store.Machine(j.Machine)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: machine %q: %v", errSetup, j.Machine, err)
+	}
+	ml, err := machineLayout(m)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: machine %s layout: %v", errSetup, m.Name, err)
+	}
+	return ip, ml, []byte(m.PGPKey), nil
+}
+
+func machineLayout(m state.Machine) (*profile.Machine, error) {
+	if m.Layout == "" {
+		return profile.DefaultMachine("machine-fixed")
+	}
+	return profile.ParseMachine([]byte(m.Layout))
+}
+
+func (s *Service) produce(j state.Job) (p prepared, err error) {
+	ip, ml, mcert, err := s.profiles(j)
+	if err != nil {
+		return p, err
+	}
+	iss, err := s.Store.Issuer(j.Issuer)
+	if err != nil {
+		return p, fmt.Errorf("%w: %v", errSetup, err)
 	}
 	keys, err := pgp.ReadIssuerKey([]byte(iss.SigningKey))
 	if err != nil {
-		return state.Counts{}, "", "", err
+		return p, fmt.Errorf("%w: issuer %s signing key: %v", errSetup, j.Issuer, err)
 	}
-	f, err := os.Open(s.spoolPath(j.ID))
+	machineCert, err := pgp.ReadRecipientKey(mcert)
 	if err != nil {
-		return state.Counts{}, "", "", err
+		return p, fmt.Errorf("%w: machine %s certificate: %v", errSetup, j.Machine, err)
 	}
-	defer f.Close()
-	msg, err := pgp.Open(f, s.DataRoom, keys, pgp.Limits{MaxPlaintext: s.Cfg.Limits.MaxPlaintext})
+	in, err := os.Open(s.spoolPath(j.ID))
 	if err != nil {
-		return state.Counts{}, "", "", err
+		return p, fmt.Errorf("%w: %v", errSetup, err)
 	}
-	n, err := countRecords(msg)
+	defer in.Close()
+	msg, err := pgp.Open(in, s.DataRoom, keys, pgp.Limits{MaxPlaintext: s.Cfg.Limits.MaxPlaintext})
 	if err != nil {
-		return state.Counts{}, "", "", err
+		return p, &pgpError{err}
 	}
-	return state.Counts{Read: n, Accepted: n}, msg.SignerFingerprint(), msg.Cipher(), nil
+
+	final := s.productionPath(j.ID)
+	tmp := final + ".part"
+	os.Remove(tmp) // a crash's leftover: ciphertext, and never under the final name
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return p, fmt.Errorf("%w: %v", errSetup, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			out.Close()
+			os.Remove(tmp)
+		}
+	}()
+	h := sha256.New()
+	cw := &countWriter{}
+	enc, err := pgp.Encrypt(io.MultiWriter(out, h, cw), machineCert, s.DataRoom)
+	if err != nil {
+		return p, fmt.Errorf("%w: encrypting to machine %s: %v", errSetup, j.Machine, err)
+	}
+	reject := func(e card.RecordError) {
+		if len(p.rejects) < maxReportedRejects {
+			p.rejects = append(p.rejects, e)
+		} else {
+			p.rejectsCapped = true
+		}
+	}
+	counts, perr := formats.Prepare(msg, ip, ml, formats.Options{JobDate: s.now()}, enc, reject)
+	p.counts = state.Counts{Read: counts.Read, Accepted: counts.Accepted, Rejected: counts.Rejected}
+	// Read to the end whatever the formats layer said: only there are the
+	// integrity check and the signature known, and they outrank it.
+	if _, derr := io.Copy(io.Discard, msg); derr != nil {
+		return p, &pgpError{derr}
+	}
+	if perr != nil {
+		if isPGP(perr) { // the input layer passed a message error on
+			return p, &pgpError{perr}
+		}
+		return p, perr
+	}
+	if err := enc.Close(); err != nil {
+		return p, fmt.Errorf("%w: finishing the production file: %v", errSetup, err)
+	}
+	if err := out.Sync(); err != nil {
+		return p, fmt.Errorf("%w: %v", errSetup, err)
+	}
+	if err := out.Close(); err != nil {
+		return p, fmt.Errorf("%w: %v", errSetup, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return p, fmt.Errorf("%w: %v", errSetup, err)
+	}
+	done = true
+	if err := config.SyncDir(filepath.Dir(final)); err != nil {
+		return p, fmt.Errorf("%w: %v", errSetup, err)
+	}
+	p.signer, p.cipher = msg.SignerFingerprint(), msg.Cipher()
+	p.sha256, p.size = hex.EncodeToString(h.Sum(nil)), cw.n
+	return p, nil
 }
 
-// countRecords counts the non-empty lines after a header line. It reads the
-// whole stream so that the signature is checked at its end.
-func countRecords(r io.Reader) (int, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	n := -1
-	for sc.Scan() {
-		if len(sc.Bytes()) > 0 {
-			n++
+func isPGP(err error) bool {
+	for _, s := range []error{pgp.ErrNotForUs, pgp.ErrUnsigned, pgp.ErrWrongSigner, pgp.ErrBadSignature, pgp.ErrCorrupt, pgp.ErrTooLarge, pgp.ErrWeakCipher, pgp.ErrKeyUnavailable} {
+		if errors.Is(err, s) {
+			return true
 		}
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return 0, fmt.Errorf("a line is longer than 1 MiB")
-		}
-		return 0, err
-	}
-	return max(n, 0), nil
+	return false
 }
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }

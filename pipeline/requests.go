@@ -209,6 +209,12 @@ func (s *Service) execute(r state.Request, approver string, bootstrap bool) (str
 		return s.doAddIssuer(r, approver, bootstrap)
 	case ActStartJob:
 		return s.doStartJob(r, approver)
+	case ActAddMachine:
+		return s.doAddMachine(r, approver, bootstrap)
+	case ActAuthorize:
+		return s.doAuthorize(r, approver, bootstrap)
+	case ActDeleteJob:
+		return s.doDeleteJob(r, approver)
 	}
 	return "", fmt.Errorf("%w: unknown action %q", ErrBadInput, r.Action)
 }

@@ -326,18 +326,24 @@ func jobCmd() *cobra.Command {
 			return nil
 		},
 	})
-	c.AddCommand(&cobra.Command{
-		Use:   "start JOB",
-		Short: "Ask to decrypt and prepare a received job (a second operator or a supervisor approves)",
-		Args:  cobra.ExactArgs(1),
+	var startMachine string
+	start := &cobra.Command{
+		Use:   "start JOB [--machine NAME]",
+		Short: "Ask to decrypt and prepare a received job for a machine (a second operator or a supervisor approves)",
+		Long: `start asks for a received job to be prepared. The machine decides the output layout and the
+key the production file is encrypted to; --machine may be left out when only one is registered.
+Another operator or a supervisor approves with 'dataprep approve REQ'.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var out pipeline.Outcome
-			if err := call("job.start", control.ID{ID: args[0]}, &out); err != nil {
+			if err := call("job.start", control.JobStart{ID: args[0], Machine: startMachine}, &out); err != nil {
 				return err
 			}
 			return printOutcome(cmd, out)
 		},
-	})
+	}
+	start.Flags().StringVar(&startMachine, "machine", "", "the machine the job is prepared for")
+	c.AddCommand(start, releaseCmd(), reportCmd(), resolveCmd(), deleteCmd())
 	return c
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dataprep/dataprep/audit"
 	"github.com/dataprep/dataprep/formats/testgen"
+	"github.com/dataprep/dataprep/transport/machine/sshdtest"
 )
 
 // syntheticCSV is an issuer file of n synthetic, Luhn-valid test records.
@@ -46,13 +47,14 @@ func (w *world) waitArrival(name string) string {
 func (w *world) startJob(id string) {
 	w.t.Helper()
 	var req map[string]any
-	w.jsonOK("bob", &req, "job", "start", id)
+	w.jsonOK("bob", &req, "job", "start", id, "--machine", "emb1")
 	rid, _ := req["id"].(string)
 	require.Regexp(w.t, `^R\d{6}$`, rid)
 	w.ok("carol", "approve", rid)
 }
 
-// staffed is a world with the bureau's people and one registered issuer.
+// staffed is a world with the bureau's people, one registered issuer and
+// one machine (a real sshd) on which dave is authorized.
 func staffed(t *testing.T) (*world, *issuer, string) {
 	w := newWorld(t)
 	w.person("bob", "operator")
@@ -60,7 +62,48 @@ func staffed(t *testing.T) (*world, *issuer, string) {
 	w.person("dave", "machine-operator")
 	acme := w.newIssuer("acme")
 	acme.register()
+	w.addMachine("emb1")
+	w.ok("alice", "machine", "authorize", "emb1", "--operator", "dave")
 	return w, acme, w.dataRoomCert()
+}
+
+// addMachine starts a real sshd as the machine's computer, makes the
+// machine's OpenPGP key in gpg, and registers it.
+func (w *world) addMachine(name string) *sshdtest.Server {
+	w.t.Helper()
+	srv := sshdtest.Start(w.t)
+	w.registerMachine(name, srv, srv.HostKeyLine())
+	return srv
+}
+
+// registerMachine registers srv as machine name, pinning hostKey.
+func (w *world) registerMachine(name string, srv *sshdtest.Server, hostKey string) {
+	w.t.Helper()
+	uid := "test-only-machine-" + name + "@example.invalid"
+	w.gpg(nil, "--quick-gen-key", "Test machine "+name+" <"+uid+">", "ed25519", "sign", "never")
+	fpr := w.fingerprint(uid)
+	w.gpg(nil, "--quick-add-key", fpr, "cv25519", "encr", "never")
+	cert := filepath.Join(w.dir, name+"-machine.asc")
+	require.NoError(w.t, os.WriteFile(cert, w.gpg(nil, "--armor", "--export", uid), 0o644))
+	w.ok("alice", "machine", "add", name, "--sftp", srv.User+"@"+srv.Addr, "--dir", srv.Dir,
+		"--host-key", hostKey, "--ssh-key", srv.ClientKeyFile, "--pgp-key", cert)
+	if w.machines == nil {
+		w.machines = map[string]*sshdtest.Server{}
+	}
+	w.machines[name] = srv
+}
+
+// fingerprint is the primary key fingerprint of a gpg key.
+func (w *world) fingerprint(uid string) string {
+	out := string(w.gpg(nil, "--with-colons", "--list-keys", uid))
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "fpr:") {
+			f := strings.Split(l, ":")
+			return f[9]
+		}
+	}
+	w.t.Fatalf("no fingerprint for %s", uid)
+	return ""
 }
 
 func TestEndToEndFoundation(t *testing.T) {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/dataprep/dataprep/transport/machine/sshdtest"
 )
 
 var (
@@ -46,16 +48,17 @@ func dataprepBin(t *testing.T) string {
 }
 
 type world struct {
-	t       *testing.T
-	dir     string
-	home    string
-	bin     string
-	gnupg   string
-	drop    string // 127.0.0.1:port of the built-in SFTP drop
-	daemon  *exec.Cmd
-	stderr  *lockedBuffer
-	outputs *lockedBuffer // everything the CLI printed, for the PAN scan
-	done    chan error
+	t        *testing.T
+	dir      string
+	home     string
+	bin      string
+	gnupg    string
+	drop     string // 127.0.0.1:port of the built-in SFTP drop
+	daemon   *exec.Cmd
+	stderr   *lockedBuffer
+	outputs  *lockedBuffer // everything the CLI printed, for the PAN scan
+	done     chan error
+	machines map[string]*sshdtest.Server
 }
 
 type lockedBuffer struct {

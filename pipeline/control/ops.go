@@ -32,6 +32,18 @@ type (
 		ID     string `json:"id"`
 		Reason string `json:"reason"`
 	}
+	JobStart struct {
+		ID      string `json:"id"`
+		Machine string `json:"machine,omitempty"`
+	}
+	JobReport struct {
+		ID string `json:"id"`
+		pipeline.Counts
+	}
+	MachineAuthorize struct {
+		Machine  string `json:"machine"`
+		Operator string `json:"operator"`
+	}
 	RequestList struct {
 		All bool `json:"all"`
 	}
@@ -67,9 +79,31 @@ var ops = map[string]op{
 	"issuer.add": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in IssuerAdd) (any, error) {
 		return s.AddIssuer(c, in.Name, in.SigningKey, in.SSHKey)
 	})},
-	"job.list":  {fn: call(func(s *pipeline.Service, c pipeline.Caller, _ struct{}) (any, error) { return s.Jobs(c) })},
-	"job.show":  {fn: call(func(s *pipeline.Service, c pipeline.Caller, in ID) (any, error) { return s.Job(c, in.ID) })},
-	"job.start": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in ID) (any, error) { return s.StartJob(c, in.ID) })},
+	"job.list": {fn: call(func(s *pipeline.Service, c pipeline.Caller, _ struct{}) (any, error) { return s.Jobs(c) })},
+	"job.show": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in ID) (any, error) { return s.Job(c, in.ID) })},
+	"job.start": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in JobStart) (any, error) {
+		return s.StartJob(c, in.ID, in.Machine)
+	})},
+	"job.release": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in JobStart) (any, error) {
+		res, err := s.Release(c, in.ID, in.Machine)
+		return Done{Result: res}, err
+	})},
+	"job.report": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in JobReport) (any, error) {
+		res, err := s.Report(c, in.ID, in.Counts)
+		return Done{Result: res}, err
+	})},
+	"job.resolve": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in Deny) (any, error) {
+		res, err := s.Resolve(c, in.ID, in.Reason)
+		return Done{Result: res}, err
+	})},
+	"job.delete": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in ID) (any, error) { return s.DeleteJob(c, in.ID) })},
+	"machine.add": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in pipeline.MachineSpec) (any, error) {
+		return s.AddMachine(c, in)
+	})},
+	"machine.authorize": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in MachineAuthorize) (any, error) {
+		return s.Authorize(c, in.Machine, in.Operator)
+	})},
+	"machine.list": {fn: call(func(s *pipeline.Service, c pipeline.Caller, _ struct{}) (any, error) { return s.Machines(c) })},
 	"request.list": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in RequestList) (any, error) {
 		return s.Requests(c, !in.All)
 	})},

@@ -243,7 +243,27 @@ type Job struct {
 	// Production file facts, fixed when the job becomes ready (invariant 6).
 	OutputSHA256 string    `json:"output_sha256,omitempty"`
 	OutputSize   int64     `json:"output_size,omitempty"`
-	Updated      time.Time `json:"updated"`
+	Pushed       time.Time `json:"pushed,omitzero"`
+	ReleasedBy   string    `json:"released_by,omitempty"`
+	// Blind counts reported by the machine operator after production.
+	Reported *Reported `json:"reported,omitempty"`
+	// CountsOK: the reported counts reconcile with the accepted records, or
+	// a supervisor resolved the difference with a reason.
+	CountsOK   bool      `json:"counts_ok"`
+	Resolution string    `json:"resolution,omitempty"`
+	DeletedBy  string    `json:"deleted_by,omitempty"` // requester of the supervised deletion
+	DeletionOK string    `json:"deletion_approved_by,omitempty"`
+	Updated    time.Time `json:"updated"`
+}
+
+// Reported are the machine operator's blind counts.
+type Reported struct {
+	Good            int       `json:"good"`
+	Spoiled         int       `json:"spoiled"`
+	Samples         int       `json:"samples"`
+	ReturnedToVault int       `json:"returned_to_vault"`
+	By              string    `json:"by"`
+	At              time.Time `json:"at"`
 }
 
 // CreateJob assigns an id and stores j, refusing a file whose SHA-256 was
@@ -342,4 +362,78 @@ func (s *Store) Requests() (rs []Request, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error { rs, err = list[Request](tx, bRequests); return err })
 	sort.Slice(rs, func(a, b int) bool { return rs[a].ID < rs[b].ID })
 	return rs, err
+}
+
+// ---- machines ----
+
+// Machine is a personalization machine's computer: where its production
+// files go, how we reach it, and who may release data to it.
+type Machine struct {
+	Name       string    `json:"name"`
+	User       string    `json:"user"`
+	Host       string    `json:"host"`
+	Port       int       `json:"port"`
+	Dir        string    `json:"dir"`
+	HostKey    string    `json:"host_key"`     // pinned, authorized_keys form
+	SSHKeyFile string    `json:"ssh_key_file"` // our client key for it, under the home (0600)
+	PGPKey     string    `json:"pgp_key"`      // armored certificate production files are encrypted to
+	PGPFpr     string    `json:"pgp_fingerprint"`
+	Layout     string    `json:"layout,omitempty"` // machine layout profile (TOML); empty = the embedded default
+	Operators  []string  `json:"operators,omitempty"`
+	Created    time.Time `json:"created"`
+	CreatedBy  string    `json:"created_by"`
+	ApprovedBy string    `json:"approved_by,omitempty"`
+	// Current is the job whose production file was pushed to the machine and
+	// whose supervised deletion has not yet been confirmed. While it is set,
+	// nothing else is pushed there (invariant 2).
+	Current string `json:"current,omitempty"`
+}
+
+// AddMachine stores a new machine; ErrExists if the name is taken.
+func (s *Store) AddMachine(m Machine) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bMachines).Get([]byte(m.Name)) != nil {
+			return fmt.Errorf("machine %q: %w", m.Name, ErrExists)
+		}
+		return put(tx, bMachines, m.Name, m)
+	})
+}
+
+// Machine returns one machine.
+func (s *Store) Machine(name string) (m Machine, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error { m, err = get[Machine](tx, bMachines, name); return err })
+	return m, err
+}
+
+// UpdateMachine changes one machine in a transaction.
+func (s *Store) UpdateMachine(name string, fn func(*Machine) error) (Machine, error) {
+	return update(s, bMachines, name, fn)
+}
+
+// Machines lists all machines by name.
+func (s *Store) Machines() (ms []Machine, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error { ms, err = list[Machine](tx, bMachines); return err })
+	return ms, err
+}
+
+// UpdateJobAndMachine changes a job and a machine in one transaction, so
+// that "pushed" and "the machine holds it" (or "deleted" and "the machine
+// is free") are never seen apart.
+func (s *Store) UpdateJobAndMachine(job, machine string, fn func(*Job, *Machine) error) (j Job, m Machine, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if j, err = get[Job](tx, bJobs, job); err != nil {
+			return err
+		}
+		if m, err = get[Machine](tx, bMachines, machine); err != nil {
+			return err
+		}
+		if err := fn(&j, &m); err != nil {
+			return err
+		}
+		if err := put(tx, bJobs, job, j); err != nil {
+			return err
+		}
+		return put(tx, bMachines, machine, m)
+	})
+	return j, m, err
 }
