@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,4 +223,88 @@ func BenchmarkPrepare(b *testing.B) {
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
 		})
 	}
+}
+
+const simpleIssuer = `
+profile = "issuer"
+name = "bench-simple"
+format = "csv"
+[csv]
+header = true
+[fields]
+pan = { column = "PAN" }
+name = { column = "NAME" }
+expiry = { column = "EXP" }
+service_code = { column = "SVC" }
+`
+
+const simpleMachine = `
+profile = "machine"
+name = "bench-simple"
+format = "fixed"
+[[field]]
+from = ["pan"]
+width = 19
+[[field]]
+from = ["name"]
+width = 26
+[[field]]
+from = ["emboss_expiry"]
+width = 5
+[[field]]
+from = ["track2"]
+width = 40
+`
+
+// BenchmarkPrepareSimple is the "simple CSV → fixed-width" case: four
+// columns in, four fields out.
+func BenchmarkPrepareSimple(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var in bytes.Buffer
+	in.WriteString("PAN,NAME,EXP,SVC\n")
+	const n = 10000
+	for i := range n {
+		fmt.Fprintf(&in, "%s,TESTER/CARD %d,%d%02d,201\n", testgen.PAN(rng), i%1000, 28+i%4, 1+i%12)
+	}
+	data := in.Bytes()
+	ip, err := profile.ParseIssuer([]byte(simpleIssuer))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ml, err := profile.ParseMachine([]byte(simpleMachine))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := Prepare(bytes.NewReader(data), ip, ml, Options{JobDate: jobDate}, io.Discard, nil)
+		if err != nil || c.Accepted != n {
+			b.Fatal(c, err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// FuzzPrepare drives hostile input through reading, validation and both
+// default layouts: nothing may panic and the counts must add up.
+func FuzzPrepare(f *testing.F) {
+	for _, n := range []string{"good_header.csv", "mixed_rejects.csv", "fail_bare_quote.csv"} {
+		b, err := os.ReadFile(filepath.Join(dir, "input", n))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	ip := issuer(f, "issuer-csv")
+	fixed, chip := machine(f, "machine-fixed"), machine(f, "machine-cps")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, m := range []*profile.Machine{fixed, chip} {
+			rejects := 0
+			n, _ := Prepare(bytes.NewReader(data), ip, m, Options{JobDate: jobDate}, io.Discard, func(card.RecordError) { rejects++ })
+			if n.Read != n.Accepted+n.Rejected || n.Rejected != rejects {
+				t.Fatalf("counts %+v, %d rejects", n, rejects)
+			}
+		}
+	})
 }

@@ -25,7 +25,7 @@ func TestFields(t *testing.T) {
 	r.Carrier = []string{"Grüße aus Köln", "  spaced  "}
 	for _, tc := range []struct {
 		name, fields, want string
-		err              error
+		err                error
 	}{
 		{"good_pad_right", "[[field]]\nfrom = [\"product\"]\nwidth = 6", "GOLD  \n", nil},
 		{"good_pad_left_zero", "[[field]]\nfrom = [\"line\"]\nwidth = 4\nalign = \"right\"\npad = \"0\"", "0001\n", nil},

@@ -36,7 +36,6 @@ func (c *quotedCSV) Next() (card.Record, error) {
 	}
 	for {
 		fields, err := c.cr.Read()
-		line, _ := c.cr.FieldPos(0)
 		var wrongCount bool
 		if errors.Is(err, csv.ErrFieldCount) {
 			// The record is intact, only its field count differs from
@@ -57,6 +56,8 @@ func (c *quotedCSV) Next() (card.Record, error) {
 			}
 			return card.Record{}, c.fatal
 		}
+		// FieldPos panics unless a record was read: only now is it safe.
+		line, _ := c.cr.FieldPos(0)
 		for _, f := range fields {
 			if c.g.latin1 {
 				break // transcoded by the guard: valid by construction
