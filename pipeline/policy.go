@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/dataprep/dataprep/pipeline/people"
 )
@@ -58,3 +60,17 @@ func PolicyFor(action string) (Policy, bool) {
 
 func (p Policy) mayRequest(r people.Role) bool { return slices.Contains(p.Requesters, r) }
 func (p Policy) mayApprove(r people.Role) bool { return slices.Contains(p.Approvers, r) }
+
+// PolicyMarkdown is the dual-control table for the README.
+func PolicyMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| action | what | may request | may approve | single-admin bootstrap |\n|---|---|---|---|---|\n")
+	for _, p := range Policies {
+		boot := "no"
+		if p.Bootstrap {
+			boot = "yes: done at once while only one admin exists"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s (never the requester) | %s |\n", p.Action, p.Help, roles(p.Requesters), roles(p.Approvers), boot)
+	}
+	return b.String()
+}
