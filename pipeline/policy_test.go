@@ -103,12 +103,12 @@ func TestDualControlTable(t *testing.T) {
 
 // fixtures makes a fresh target for each request of each action.
 type fixtures struct {
-	t      *testing.T
-	s      *Service
-	n      int
-	sigKey []byte
-	sshKey []byte
-	cert   []byte
+	t       *testing.T
+	s       *Service
+	n       int
+	sigKey  []byte
+	sshKey  []byte
+	cert    []byte
 	sshPriv string
 }
 
