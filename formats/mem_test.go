@@ -2,9 +2,8 @@ package formats
 
 import "runtime"
 
-func heapInUse() uint64 {
-	runtime.GC()
+func heapAlloc() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return m.HeapInuse
+	return m.HeapAlloc
 }

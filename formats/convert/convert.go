@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -116,17 +117,12 @@ func (c *Converter) appendFixed(dst []byte, r *card.Record) ([]byte, error) {
 			}
 			v, n = cutRunes(v, f.Width, utf8Out), f.Width
 		}
-		pad := f.PadByte()
 		if f.Align == "right" {
-			for range f.Width - n {
-				dst = append(dst, pad)
-			}
+			dst = appendPad(dst, f.PadByte(), f.Width-n)
 			dst = append(dst, v...)
 		} else {
 			dst = append(dst, v...)
-			for range f.Width - n {
-				dst = append(dst, pad)
-			}
+			dst = appendPad(dst, f.PadByte(), f.Width-n)
 		}
 	}
 	return append(dst, c.m.LineEndBytes()...), nil
@@ -285,6 +281,15 @@ func cutRunes(v []byte, n int, utf8Out bool) []byte {
 		i++
 	}
 	return v
+}
+
+func appendPad(dst []byte, pad byte, n int) []byte {
+	dst = slices.Grow(dst, n)
+	p := dst[len(dst) : len(dst)+n]
+	for i := range p {
+		p[i] = pad
+	}
+	return dst[:len(dst)+n]
 }
 
 const hexdigits = "0123456789ABCDEF"
