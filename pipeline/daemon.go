@@ -32,7 +32,8 @@ type Daemon struct {
 
 // DaemonOptions override the configuration for one run.
 type DaemonOptions struct {
-	DropListen string
+	DropListen    string
+	MetricsListen string
 	Log        zerolog.Logger
 }
 
@@ -59,6 +60,9 @@ func OpenDaemon(h config.Home, o DaemonOptions) (*Daemon, error) {
 			return nil, fmt.Errorf("%w: --drop-listen %q: want HOST:PORT", ErrBadInput, o.DropListen)
 		}
 		cfg.Drop.Listen = o.DropListen
+	}
+	if o.MetricsListen != "" {
+		cfg.Metrics.Listen = o.MetricsListen
 	}
 	al, err := audit.Open(h.Audit())
 	if err != nil {
@@ -99,7 +103,7 @@ func OpenDaemon(h config.Home, o DaemonOptions) (*Daemon, error) {
 	if err != nil {
 		return fail(fmt.Errorf("data room certificate does not match the HSM keys: %w", err))
 	}
-	d.Svc = &Service{Home: h, Cfg: cfg, Store: st, Audit: al, DataRoom: ent, Log: o.Log}
+	d.Svc = &Service{Home: h, Cfg: cfg, Store: st, Audit: al, DataRoom: ent, Log: o.Log, HSM: d.hsm, started: time.Now().UTC()}
 	if err := d.Svc.record(audit.Entry{Event: "daemon.start", Outcome: "ok", Detail: map[string]string{
 		"drop_listen": cfg.Drop.Listen, "key": pgp.Fingerprint(ent), "hsm_token": cfg.HSM.TokenLabel}}); err != nil {
 		return fail(err)
@@ -136,7 +140,15 @@ func (d *Daemon) Serve(ctx context.Context, serveControl func(net.Listener) erro
 		d.dropL.Close()
 		return err
 	}
-	errc := make(chan error, 3)
+	s.dropAddr = d.dropL.Addr().String()
+	errc := make(chan error, 4)
+	if s.Cfg.Metrics.Listen != "" {
+		go func() {
+			if err := s.ServeMetrics(ctx, s.Cfg.Metrics.Listen); err != nil {
+				errc <- fmt.Errorf("metrics on %s: %w", s.Cfg.Metrics.Listen, err)
+			}
+		}()
+	}
 	go func() { errc <- d.drop.Serve(d.dropL) }()
 	go func() { errc <- serveControl(ctl) }()
 	if s.Cfg.Drop.WatchDir != "" {

@@ -51,6 +51,7 @@ func (s *Service) Arrived(issuer, name, path string) {
 			os.Remove(path)
 		}
 		e.Event = "file.duplicate"
+		s.metrics().Files.WithLabelValues("duplicate").Inc()
 		s.refuse(e, err)
 		s.report(issuer, "duplicate-"+sum[:16], fmt.Sprintf("File %s (SHA-256 %s, %d bytes) was refused: %v.\nThe same bytes were received before; nothing was processed. If this was meant to be a new file, re-export it.\n", name, sum, size, err))
 		return
@@ -73,6 +74,7 @@ func (s *Service) Arrived(issuer, name, path string) {
 		s.rejectJob(j.ID, "could not move the file into the spool: "+err.Error(), path, nil, state.Counts{})
 		return
 	}
+	s.metrics().Files.WithLabelValues("received").Inc()
 	log.Info().Str("job", j.ID).Str("sha256", sum).Int64("size", size).Msg("file received")
 }
 
@@ -296,10 +298,16 @@ func (s *Service) report(issuer, name, text string) {
 type JobView struct {
 	state.Job
 	Counts *state.Counts `json:"counts,omitempty"`
+	// Progress is the share of the input read, 0..1, while preparing.
+	Progress *float64 `json:"progress,omitempty"`
 }
 
-func viewJob(c Caller, j state.Job) JobView {
+func (s *Service) viewJob(c Caller, j state.Job) JobView {
 	v := JobView{Job: j}
+	if p, ok := s.progress.Load(j.ID); ok && j.Size > 0 {
+		f := float64(p.(*progress).read.Load()) / float64(j.Size)
+		v.Progress = &f
+	}
 	if c.Role != people.MachineOperator {
 		cnt := j.Counts
 		v.Counts = &cnt
@@ -315,7 +323,7 @@ func (s *Service) Jobs(c Caller) ([]JobView, error) {
 	}
 	out := make([]JobView, len(js))
 	for i, j := range js {
-		out[i] = viewJob(c, j)
+		out[i] = s.viewJob(c, j)
 	}
 	return out, nil
 }
@@ -329,7 +337,7 @@ func (s *Service) Job(c Caller, id string) (JobView, error) {
 	if errors.Is(err, state.ErrNotFound) {
 		return JobView{}, fmt.Errorf("%w: no job %s", ErrBadInput, id)
 	}
-	return viewJob(c, j), err
+	return s.viewJob(c, j), err
 }
 
 // reportName is the outbox file name of a report or receipt.

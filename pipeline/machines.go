@@ -326,8 +326,10 @@ func (s *Service) Release(c Caller, id, machineName string) (string, error) {
 	if err != nil {
 		e.Detail = map[string]string{"sha256": j.OutputSHA256}
 		if errors.Is(err, errGateClosed) {
+			s.metrics().Pushes.WithLabelValues("refused").Inc()
 			return "", s.refuse(e, fmt.Errorf("%w: %v", ErrBadState, err))
 		}
+		s.metrics().Pushes.WithLabelValues("failed").Inc()
 		e.Outcome = "failed"
 		e.Detail["reason"] = err.Error()
 		if aerr := s.record(e); aerr != nil {
@@ -335,6 +337,7 @@ func (s *Service) Release(c Caller, id, machineName string) (string, error) {
 		}
 		return "", fmt.Errorf("push of %s to %s failed, nothing was left under the final name: %w", id, machineName, err)
 	}
+	s.metrics().Pushes.WithLabelValues("ok").Inc()
 	e.Outcome, e.Detail = "ok", map[string]string{"sha256": j.OutputSHA256, "bytes": fmt.Sprint(pushed.Size),
 		"remote": pushed.Path, "attempts": fmt.Sprint(pushed.Attempts), "recovered": fmt.Sprint(pushed.Recovered)}
 	if err := s.record(e); err != nil {

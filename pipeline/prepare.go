@@ -52,6 +52,7 @@ func (s *Service) prepare(j state.Job) {
 		return
 	}
 	if err != nil {
+		s.metrics().Failures.WithLabelValues("prepare").Inc()
 		reason := s.failureReason(err)
 		s.Log.Warn().Str("job", j.ID).Str("reason", reason).Msg("job rejected")
 		s.rejectJob(j.ID, reason, "", p.rejects, p.counts)
@@ -78,6 +79,8 @@ func (s *Service) prepare(j state.Job) {
 		s.Log.Error().Err(err).Str("job", j.ID).Msg("cannot mark job ready")
 		return
 	}
+	s.metrics().RecordsPrepared.Add(float64(p.counts.Accepted))
+	s.metrics().RecordsRejected.Add(float64(p.counts.Rejected))
 	s.report(j.Issuer, j.ID, jobReport(j, p.rejects, p.rejectsCapped))
 }
 
@@ -174,7 +177,10 @@ func (s *Service) produce(j state.Job) (p prepared, err error) {
 		return p, fmt.Errorf("%w: %v", errSetup, err)
 	}
 	defer in.Close()
-	msg, err := pgp.Open(in, s.DataRoom, keys, pgp.Limits{MaxPlaintext: s.Cfg.Limits.MaxPlaintext})
+	pr := &progress{}
+	s.progress.Store(j.ID, pr)
+	defer s.progress.Delete(j.ID)
+	msg, err := pgp.Open(progressReader{in, pr}, s.DataRoom, keys, pgp.Limits{MaxPlaintext: s.Cfg.Limits.MaxPlaintext})
 	if err != nil {
 		return p, &pgpError{err}
 	}

@@ -55,8 +55,16 @@ type Service struct {
 	Log      zerolog.Logger
 	Now      func() time.Time
 
-	arrivals sync.Mutex // one arrival at a time: hashing is I/O-bound and the duplicate check must see the previous file
-	jobs     sync.WaitGroup
+	// HSM, when set, is pinged by Status.
+	HSM interface{ Ping() error }
+
+	arrivals    sync.Mutex // one arrival at a time: hashing is I/O-bound and the duplicate check must see the previous file
+	jobs        sync.WaitGroup
+	metricsOnce sync.Once
+	m           *Metrics
+	progress    sync.Map // job id → *progress, while preparing
+	started     time.Time
+	dropAddr    string
 }
 
 func (s *Service) now() time.Time {
@@ -71,8 +79,10 @@ func (s *Service) now() time.Time {
 func (s *Service) record(e audit.Entry) error {
 	if _, err := s.Audit.Append(e); err != nil {
 		s.Log.Error().Err(err).Str("event", e.Event).Msg("audit append failed")
+		s.metrics().Failures.WithLabelValues("audit").Inc()
 		return fmt.Errorf("%w: %v", ErrAuditFailed, err)
 	}
+	lastAppendNow.Store(time.Now().UnixNano())
 	ev := s.Log.Info()
 	if e.Outcome != "" && e.Outcome != "ok" {
 		ev = s.Log.Warn()

@@ -104,6 +104,7 @@ preparations finish and writes a daemon.stop audit entry.`,
 	}
 	c.Flags().StringVar(&o.DropListen, "drop-listen", "", "address of the built-in SFTP drop (default from the config, 127.0.0.1:2222)")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	c.Flags().StringVar(&o.MetricsListen, "metrics-listen", "", "serve Prometheus /metrics on this loopback HOST:PORT (default from the config; off when empty)")
 	return c
 }
 
@@ -343,7 +344,7 @@ Another operator or a supervisor approves with 'dataprep approve REQ'.`,
 		},
 	}
 	start.Flags().StringVar(&startMachine, "machine", "", "the machine the job is prepared for")
-	c.AddCommand(start, releaseCmd(), reportCmd(), resolveCmd(), deleteCmd())
+	c.AddCommand(start, releaseCmd(), reportCmd(), resolveCmd(), deleteCmd(), watchCmd())
 	return c
 }
 

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -141,11 +143,22 @@ func TestEndToEndFoundation(t *testing.T) {
 	require.NoError(t, err)
 	w.gpg(rep, "--verify")
 
-	// The same bytes again: refused as a duplicate.
-	out, err = acme.put(acme.encrypt(plain, fpr), "cards-0002.csv.gpg")
-	require.NoError(t, err, out)
-	raw, _ := os.ReadFile(filepath.Join(w.dir, "dup"))
-	_ = raw
+	// The production file decrypts, with the machine's key, to the golden output.
+	enc, err := os.ReadFile(filepath.Join(w.home, "spool", "production", id+".pgp"))
+	require.NoError(t, err)
+	require.Equal(t, string(expectedOutput(t, plain)), string(w.gpg(enc, "--decrypt")))
+
+	// Operations: watch, status and metrics.
+	require.Contains(t, w.ok("bob", "job", "watch", id), id+" ready")
+	st := w.ok("bob", "status")
+	require.Contains(t, st, "hsm:       ok")
+	require.Contains(t, st, "emb1 reachable")
+	resp, err := http.Get("http://" + w.metrics + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(body), `dataprep_jobs{state="ready"} 1`)
+	require.Contains(t, string(body), "dataprep_records_prepared_total 250")
 
 	w.stop()
 	out, err = w.cli("", "audit", "verify")

@@ -50,7 +50,7 @@ passphrase from the terminal or --passphrase-file FILE.`,
 	pf.StringVar(&g.passFile, "passphrase-file", os.Getenv("DATAPREP_PASSPHRASE_FILE"), "read your passphrase from this file (mode 0600) instead of the terminal (env DATAPREP_PASSPHRASE_FILE)")
 	pf.BoolVar(&g.json, "json", false, "print JSON instead of text")
 	root.AddCommand(initCmd(), daemonCmd(), keyCmd(), userCmd(), passwdCmd(), issuerCmd(), jobCmd(),
-		requestCmd(), approveCmd(), denyCmd(), auditCmd(), machineCmd(), profileCmd())
+		requestCmd(), approveCmd(), denyCmd(), auditCmd(), machineCmd(), profileCmd(), statusCmd())
 	return root
 }
 

@@ -54,6 +54,7 @@ type world struct {
 	bin      string
 	gnupg    string
 	drop     string // 127.0.0.1:port of the built-in SFTP drop
+	metrics  string // 127.0.0.1:port of /metrics
 	daemon   *exec.Cmd
 	stderr   *lockedBuffer
 	outputs  *lockedBuffer // everything the CLI printed, for the PAN scan
@@ -98,7 +99,8 @@ func newWorld(t *testing.T) *world {
 func (w *world) start() {
 	t := w.t
 	w.drop = freePort(t)
-	cmd := exec.Command(w.bin, "daemon", "--home", w.home, "--drop-listen", w.drop)
+	w.metrics = freePort(t)
+	cmd := exec.Command(w.bin, "daemon", "--home", w.home, "--drop-listen", w.drop, "--metrics-listen", w.metrics)
 	cmd.Env = w.env()
 	cmd.Stderr = w.stderr
 	cmd.Stdout = w.stderr

@@ -60,6 +60,13 @@ type Config struct {
 	Auth     Auth     `toml:"auth"`
 	Requests Requests `toml:"requests"`
 	Limits   Limits   `toml:"limits"`
+	Metrics  Metrics  `toml:"metrics"`
+}
+
+// Metrics is the Prometheus endpoint.
+type Metrics struct {
+	// Listen is a loopback HOST:PORT for /metrics; empty turns it off.
+	Listen string `toml:"listen"`
 }
 
 // HSM says where the data room's keys live.
