@@ -34,7 +34,7 @@ type Daemon struct {
 type DaemonOptions struct {
 	DropListen    string
 	MetricsListen string
-	Log        zerolog.Logger
+	Log           zerolog.Logger
 }
 
 // hsmConfig resolves the HSM section, relative paths against the home.
