@@ -75,7 +75,6 @@ func New(r io.Reader, ip *profile.Issuer) (Reader, error) {
 type base struct {
 	ip      *profile.Issuer
 	maps    []profile.Mapping
-	rec     card.Record
 	chip    []card.ChipTag
 	dgis    []card.DGI
 	carrier []string
@@ -83,22 +82,21 @@ type base struct {
 	fatal   error
 }
 
-// start begins a new record at line.
-func (b *base) start(line int) *card.Record {
-	b.rec = card.Record{Line: line, ChipTags: b.chip[:0], DGIs: b.dgis[:0], Carrier: b.carrier[:0]}
+// start begins a new record at line. Records are built in the caller's
+// local variable, not in the reader: storing a dozen strings into heap
+// memory costs a GC write barrier each.
+func (b *base) start(line int) card.Record {
 	b.arena = b.arena[:0]
-	return &b.rec
+	return card.Record{Line: line, ChipTags: b.chip[:0], DGIs: b.dgis[:0], Carrier: b.carrier[:0]}
 }
 
-// finish hands the record out, keeping its grown slices for reuse.
-func (b *base) finish() card.Record {
-	b.chip, b.dgis, b.carrier = b.rec.ChipTags, b.rec.DGIs, b.rec.Carrier
-	return b.rec
+// finish keeps the record's grown slices for the next one.
+func (b *base) finish(r *card.Record) {
+	b.chip, b.dgis, b.carrier = r.ChipTags, r.DGIs, r.Carrier
 }
 
-// set stores the text s of mapping m into the record.
-func (b *base) set(m *profile.Mapping, s string) *card.RecordError {
-	r := &b.rec
+// set stores the text s of mapping m into r.
+func (b *base) set(r *card.Record, m *profile.Mapping, s string) *card.RecordError {
 	if m.Input.Value != nil {
 		s = *m.Input.Value
 	}
@@ -274,7 +272,7 @@ func (f *fixed) Next() (card.Record, error) {
 		if len(line) == 0 {
 			continue // a blank line holds no card
 		}
-		f.start(f.lines.n)
+		rec := f.start(f.lines.n)
 		s := string(line) // one allocation per record; fields are substrings
 		ascii := isASCII(line)
 		var rerr *card.RecordError
@@ -284,14 +282,15 @@ func (f *fixed) Next() (card.Record, error) {
 			if m.Input.Value == nil {
 				v = cut(s, m.Input.Start-1, m.Input.Length, ascii)
 			}
-			if e := f.set(m, v); e != nil && rerr == nil {
+			if e := f.set(&rec, m, v); e != nil && rerr == nil {
 				rerr = e
 			}
 		}
+		f.finish(&rec)
 		if rerr != nil {
-			return f.finish(), rerr
+			return rec, rerr
 		}
-		return f.finish(), nil
+		return rec, nil
 	}
 }
 
@@ -397,8 +396,10 @@ func columns(ip *profile.Issuer, maps []profile.Mapping, first []string) ([]int,
 	names := make(map[string]int, len(first))
 	for i, h := range first {
 		h = trimSpace(h)
-		if _, dup := names[h]; dup {
-			return nil, fmt.Errorf("%w: column %q appears twice", ErrHeader, h)
+		if j, dup := names[h]; dup {
+			// Positions, not the name: if the file has no header after
+			// all, this "header" is a card record.
+			return nil, fmt.Errorf("%w: columns %d and %d have the same name", ErrHeader, j+1, i+1)
 		}
 		names[h] = i
 	}
@@ -418,7 +419,7 @@ func columns(ip *profile.Issuer, maps []profile.Mapping, first []string) ([]int,
 
 // fill builds the record from split fields.
 func fill(b *base, line int, index []int, fields []string) (card.Record, error) {
-	b.start(line)
+	rec := b.start(line)
 	var rerr *card.RecordError
 	for i := range b.maps {
 		m := &b.maps[i]
@@ -426,20 +427,21 @@ func fill(b *base, line int, index []int, fields []string) (card.Record, error) 
 		if j := index[i]; j >= 0 {
 			if j >= len(fields) {
 				if rerr == nil {
-					rerr = card.Reject(&b.rec, "record", card.ErrFieldCount, fmt.Sprintf("%d fields, %s is field %d", len(fields), m.Key, j+1))
+					rerr = card.Reject(&rec, "record", card.ErrFieldCount, fmt.Sprintf("%d fields, %s is field %d", len(fields), m.Key, j+1))
 				}
 				continue
 			}
 			v = fields[j]
 		}
-		if e := b.set(m, v); e != nil && rerr == nil {
+		if e := b.set(&rec, m, v); e != nil && rerr == nil {
 			rerr = e
 		}
 	}
+	b.finish(&rec)
 	if rerr != nil {
 		// Re-mask: the PAN may have been set after the error was made.
-		rerr.MaskedPAN = card.Mask(b.rec.PAN)
-		return b.finish(), rerr
+		rerr.MaskedPAN = card.Mask(rec.PAN)
+		return rec, rerr
 	}
-	return b.finish(), nil
+	return rec, nil
 }

@@ -319,3 +319,15 @@ func BenchmarkParseCSV(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// TestJSONLKeysNotEchoed: a key the profile does not map is the issuer's
+// text and may be anything, so messages do not quote it.
+func TestJSONLKeysNotEchoed(t *testing.T) {
+	const pan = "4000001234567899"
+	data := `{"` + pan + `":"a","` + pan + `":"b","pan":"4000000000079303"}` + "\n" +
+		`{"` + pan + `":[1]}` + "\n"
+	got, _ := readAll(t, []byte(data), issuer(t, "jsonl"))
+	if strings.Contains(got, pan) || strings.Count(got, "reject:") != 2 {
+		t.Fatalf("%s", got)
+	}
+}

@@ -16,11 +16,16 @@ import (
 type jsonl struct {
 	base
 	*lines
-	vals map[string]string
+	vals  map[string]string
+	known map[string]bool // the keys the profile maps
 }
 
 func newJSONL(br *bufio.Reader, b base) *jsonl {
-	return &jsonl{base: b, lines: newLines(br, b.ip), vals: map[string]string{}}
+	known := map[string]bool{}
+	for _, m := range b.maps {
+		known[m.Input.Key] = true
+	}
+	return &jsonl{base: b, lines: newLines(br, b.ip), vals: map[string]string{}, known: known}
 }
 
 func (j *jsonl) Next() (card.Record, error) {
@@ -32,23 +37,24 @@ func (j *jsonl) Next() (card.Record, error) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		j.start(j.lines.n)
+		rec := j.start(j.lines.n)
 		if reason := j.parse(line); reason != "" {
 			// Fill the PAN if it was readable, for the masked PAN.
-			j.rec.PAN = trimSpace(j.vals[j.ip.Fields.PAN.Key])
-			return j.finish(), card.Reject(&j.rec, "record", card.ErrSyntax, reason)
+			rec.PAN = trimSpace(j.vals[j.ip.Fields.PAN.Key])
+			return rec, card.Reject(&rec, "record", card.ErrSyntax, reason)
 		}
 		var rerr *card.RecordError
 		for i := range j.maps {
 			m := &j.maps[i]
-			if e := j.set(m, j.vals[m.Input.Key]); e != nil && rerr == nil {
+			if e := j.set(&rec, m, j.vals[m.Input.Key]); e != nil && rerr == nil {
 				rerr = e
 			}
 		}
+		j.finish(&rec)
 		if rerr != nil {
-			return j.finish(), rerr
+			return rec, rerr
 		}
-		return j.finish(), nil
+		return rec, nil
 	}
 }
 
@@ -79,10 +85,10 @@ func (j *jsonl) parse(line []byte) string {
 			s = string(v)
 		case nil:
 		default:
-			return "value of key " + quoteKey(key) + " is not a string, number or null"
+			return "value of key " + j.quoteKey(key) + " is not a string, number or null"
 		}
 		if _, dup := j.vals[key]; dup {
-			return "key " + quoteKey(key) + " appears twice"
+			return "key " + j.quoteKey(key) + " appears twice"
 		}
 		j.vals[key] = s
 	}
@@ -95,16 +101,11 @@ func (j *jsonl) parse(line []byte) string {
 	return ""
 }
 
-// quoteKey names a key in a message if it is one the profile knows;
-// unknown keys could be anything, so they are not echoed.
-func quoteKey(k string) string {
-	if len(k) > 32 {
-		return "(long key)"
+// quoteKey names a key in a message only if the profile maps it: any
+// other key is the issuer's text, and could be anything, a PAN included.
+func (j *jsonl) quoteKey(k string) string {
+	if j.known[k] {
+		return `"` + k + `"`
 	}
-	for _, c := range []byte(k) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return "(key)"
-		}
-	}
-	return `"` + k + `"`
+	return "(a key the profile does not map)"
 }

@@ -1,10 +1,3 @@
-// Package profile reads the TOML profiles that tell dataprep, without code,
-// how to read an issuer's file (an issuer profile) and what a
-// personalization machine wants for each card (a machine profile).
-//
-// Parsing is strict: an unknown key is an error (a misspelt key silently
-// ignored would change production data), and every problem is reported
-// with the key it is about, all at once.
 package profile
 
 import (
