@@ -122,3 +122,24 @@ func TestNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per record", n)
 	}
 }
+
+func BenchmarkConvert(b *testing.B) {
+	for _, name := range []string{"machine-fixed", "machine-cps"} {
+		b.Run(name, func(b *testing.B) {
+			m, err := profile.DefaultMachine(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := testgen.Sample()
+			c := New(m)
+			var buf []byte
+			b.ReportAllocs()
+			for b.Loop() {
+				if buf, err = c.Append(buf[:0], &r); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetBytes(int64(len(buf)))
+		})
+	}
+}
