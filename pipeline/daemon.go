@@ -17,6 +17,7 @@ import (
 	"github.com/dataprep/dataprep/crypto/hsm"
 	"github.com/dataprep/dataprep/crypto/pgp"
 	"github.com/dataprep/dataprep/pipeline/config"
+	"github.com/dataprep/dataprep/pipeline/failpoint"
 	"github.com/dataprep/dataprep/pipeline/state"
 	"github.com/dataprep/dataprep/transport/drop"
 )
@@ -107,6 +108,9 @@ func OpenDaemon(h config.Home, o DaemonOptions) (*Daemon, error) {
 	if err := d.Svc.record(audit.Entry{Event: "daemon.start", Outcome: "ok", Detail: map[string]string{
 		"drop_listen": cfg.Drop.Listen, "key": pgp.Fingerprint(ent), "hsm_token": cfg.HSM.TokenLabel}}); err != nil {
 		return fail(err)
+	}
+	if fp := failpoint.Armed(); fp != "" {
+		o.Log.Warn().Str("failpoint", fp).Msg("DATAPREP_FAILPOINT is set: this daemon will kill itself there (crash tests only)")
 	}
 	if err := d.Svc.Recover(context.Background()); err != nil {
 		return fail(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/dataprep/dataprep/crypto/pgp"
 	"github.com/dataprep/dataprep/formats/card"
 	"github.com/dataprep/dataprep/pipeline/config"
+	"github.com/dataprep/dataprep/pipeline/failpoint"
 	"github.com/dataprep/dataprep/pipeline/people"
 	"github.com/dataprep/dataprep/pipeline/state"
 )
@@ -40,6 +41,7 @@ func (s *Service) Arrived(issuer, name, path string) {
 		s.record(audit.Entry{Event: "file.received", Outcome: "failed", Issuer: issuer, Detail: map[string]string{"file": name, "reason": "unreadable: " + err.Error()}})
 		return
 	}
+	failpoint.Hit("arrival.hashed")
 	e := audit.Entry{Event: "file.received", Issuer: issuer, Detail: map[string]string{"file": name, "sha256": sum, "size": fmt.Sprint(size)}}
 	j, err := s.Store.CreateJob(state.Job{Issuer: issuer, FileName: name, SHA256: sum, Size: size, Received: s.now(), State: state.Received, Updated: s.now()})
 	if errors.Is(err, state.ErrDuplicate) {
@@ -61,6 +63,7 @@ func (s *Service) Arrived(issuer, name, path string) {
 		s.record(audit.Entry{Event: "file.received", Outcome: "failed", Issuer: issuer, Detail: map[string]string{"file": name, "reason": err.Error()}})
 		return
 	}
+	failpoint.Hit("arrival.recorded")
 	e.Job, e.Outcome = j.ID, "ok"
 	if err := s.record(e); err != nil {
 		// Fail closed: without an audit entry the job must not exist.
@@ -70,6 +73,7 @@ func (s *Service) Arrived(issuer, name, path string) {
 		})
 		return
 	}
+	failpoint.Hit("arrival.audited")
 	if err := moveFile(path, s.spoolPath(j.ID)); err != nil {
 		s.rejectJob(j.ID, "could not move the file into the spool: "+err.Error(), path, nil, state.Counts{})
 		return
@@ -93,7 +97,9 @@ func (s *Service) adoptAfterCrash(sum, path string) bool {
 			return false
 		}
 		if moveFile(path, s.spoolPath(j.ID)) == nil {
-			s.record(audit.Entry{Event: "job.recovered", Outcome: "ok", Job: j.ID, Issuer: j.Issuer, Detail: map[string]string{"why": "arrival finished after restart"}})
+			// The crash may have come before the arrival's audit entry: write it now.
+			s.record(audit.Entry{Event: "file.received", Outcome: "ok", Job: j.ID, Issuer: j.Issuer,
+				Detail: map[string]string{"file": j.FileName, "sha256": j.SHA256, "size": fmt.Sprint(j.Size), "recovered": "arrival finished after a restart"}})
 			return true
 		}
 	}
@@ -191,6 +197,7 @@ func (s *Service) doStartJob(r state.Request, approver string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	failpoint.Hit("prepare.started")
 	if err := s.record(audit.Entry{Event: "job.decrypt.start", Outcome: "ok", Actor: r.Requester, Approver: approver, Request: r.ID,
 		Job: j.ID, Issuer: j.Issuer, Machine: j.Machine, Detail: map[string]string{"sha256": j.SHA256}}); err != nil {
 		s.Store.UpdateJob(j.ID, func(j *state.Job) error { return advance(j, state.Received) })
@@ -240,6 +247,7 @@ func (s *Service) rejectJob(id, reason, file string, rejects []card.RecordError,
 		s.Log.Error().Err(err).Str("job", id).Msg("cannot mark job rejected")
 		return
 	}
+	failpoint.Hit("reject.marked")
 	if file == "" {
 		file = s.spoolPath(id)
 	}
@@ -284,6 +292,7 @@ func (s *Service) report(issuer, name, text string) {
 		buf.Reset()
 		buf.WriteString(text)
 	}
+	failpoint.Hit("report.signed")
 	path := filepath.Join(s.Home.Outbox(issuer), reportName(name))
 	if err := config.WriteFileAtomic(path, buf.Bytes(), 0o600); err != nil {
 		s.Log.Error().Err(err).Str("issuer", issuer).Msg("cannot write report")

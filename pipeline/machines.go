@@ -20,6 +20,7 @@ import (
 	"github.com/dataprep/dataprep/crypto/pgp"
 	"github.com/dataprep/dataprep/formats/profile"
 	"github.com/dataprep/dataprep/pipeline/config"
+	"github.com/dataprep/dataprep/pipeline/failpoint"
 	"github.com/dataprep/dataprep/pipeline/people"
 	"github.com/dataprep/dataprep/pipeline/state"
 	"github.com/dataprep/dataprep/transport/drop"
@@ -295,34 +296,10 @@ func (s *Service) Release(c Caller, id, machineName string) (string, error) {
 		Detail: map[string]string{"sha256": j.OutputSHA256, "bytes": fmt.Sprint(j.OutputSize)}}); err != nil {
 		return "", err
 	}
+	failpoint.Hit("push.gated")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	first := true
-	dial := func() (*machine.Conn, error) {
-		conn, err := machine.Dial(ctx, t)
-		if err != nil {
-			return nil, err
-		}
-		if first {
-			first = false
-			// The gate, part (b): the machine's directory holds none of our
-			// other production files, checked on the machine just before the upload.
-			files, err := conn.Ours()
-			if err != nil {
-				conn.Close()
-				return nil, err
-			}
-			for _, f := range files {
-				if f.Job != id {
-					conn.Close()
-					return nil, fmt.Errorf("%w: %s is on the machine (job %s); it must be deleted under supervision before anything else is pushed", errGateClosed, f.Name, f.Job)
-				}
-			}
-		}
-		return conn, nil
-	}
-	open := func() (io.ReadCloser, error) { return os.Open(s.productionPath(id)) }
-	pushed, err := machine.PushWithRetry(ctx, dial, id, open, j.OutputSize, want, PushBackoff)
+	pushed, err := s.gateAndPush(ctx, t, id, j.OutputSize, want)
 	if err != nil {
 		e.Detail = map[string]string{"sha256": j.OutputSHA256}
 		if errors.Is(err, errGateClosed) {
@@ -337,12 +314,14 @@ func (s *Service) Release(c Caller, id, machineName string) (string, error) {
 		}
 		return "", fmt.Errorf("push of %s to %s failed, nothing was left under the final name: %w", id, machineName, err)
 	}
+	failpoint.Hit("push.uploaded")
 	s.metrics().Pushes.WithLabelValues("ok").Inc()
 	e.Outcome, e.Detail = "ok", map[string]string{"sha256": j.OutputSHA256, "bytes": fmt.Sprint(pushed.Size),
 		"remote": pushed.Path, "attempts": fmt.Sprint(pushed.Attempts), "recovered": fmt.Sprint(pushed.Recovered)}
 	if err := s.record(e); err != nil {
 		return "", err
 	}
+	failpoint.Hit("push.audited")
 	_, _, err = s.Store.UpdateJobAndMachine(id, machineName, func(j *state.Job, m *state.Machine) error {
 		if err := advance(j, state.Pushed); err != nil {
 			return err
@@ -358,6 +337,44 @@ func (s *Service) Release(c Caller, id, machineName string) (string, error) {
 }
 
 var errGateClosed = errors.New("push gate closed")
+
+// gateAndPush checks the gate's part (b) on the machine, just before the
+// upload: its directory holds none of our other production files. If this
+// job's own file is already there (a crash came after the upload and before
+// the state was saved), it is verified against the recorded hash instead of
+// being pushed twice.
+func (s *Service) gateAndPush(ctx context.Context, t machine.Target, id string, size int64, want []byte) (machine.Pushed, error) {
+	conn, err := machine.Dial(ctx, t)
+	if err != nil {
+		return machine.Pushed{}, err
+	}
+	files, err := conn.Ours()
+	if err != nil {
+		conn.Close()
+		return machine.Pushed{}, err
+	}
+	own := false
+	for _, f := range files {
+		if f.Job != id {
+			conn.Close()
+			return machine.Pushed{}, fmt.Errorf("%w: %s is on the machine (job %s); it must be deleted under supervision before anything else is pushed", errGateClosed, f.Name, f.Job)
+		}
+		own = own || !f.Partial
+	}
+	if own {
+		p, err := conn.Verify(ctx, id, size, want)
+		conn.Close()
+		if err != nil {
+			return p, fmt.Errorf("%w: the machine already has a file under this job's name and it is not the prepared one: %v", errGateClosed, err)
+		}
+		p.Recovered = true
+		return p, nil
+	}
+	conn.Close()
+	dial := func() (*machine.Conn, error) { return machine.Dial(ctx, t) }
+	open := func() (io.ReadCloser, error) { return os.Open(s.productionPath(id)) }
+	return machine.PushWithRetry(ctx, dial, id, open, size, want, PushBackoff)
+}
 
 // Counts is a machine operator's blind report.
 type Counts struct {
@@ -404,6 +421,7 @@ func (s *Service) Report(c Caller, id string, n Counts) (string, error) {
 	if err := s.record(e); err != nil {
 		return "", err
 	}
+	failpoint.Hit("counts.audited")
 	_, err = s.Store.UpdateJob(id, func(j *state.Job) error {
 		j.Reported = &state.Reported{Good: n.Good, Spoiled: n.Spoiled, Samples: n.Samples, ReturnedToVault: n.ReturnedToVault, By: c.Name, At: s.now()}
 		j.CountsOK, j.Updated = ok, s.now()
@@ -519,6 +537,7 @@ func (s *Service) doDeleteJob(r state.Request, approver string) (string, error) 
 				Detail: map[string]string{"reason": err.Error()}})
 			return "", fmt.Errorf("deleting %s on machine %s: %w", j.ID, j.Machine, err)
 		}
+		failpoint.Hit("delete.remote")
 		detail["remote"] = d.Path
 		detail["remote_was_present"] = fmt.Sprint(d.WasPresent)
 		detail["remote_confirmed_gone"] = "true"
@@ -538,11 +557,13 @@ func (s *Service) doDeleteJob(r state.Request, approver string) (string, error) 
 	for _, d := range []string{s.Home.Received(), s.Home.Production(), s.Home.Quarantine()} {
 		config.SyncDir(d)
 	}
+	failpoint.Hit("delete.spool")
 	detail["spool_removed"] = strings.Join(removed, ",")
 	if err := s.record(audit.Entry{Event: "job.deleted", Outcome: "ok", Actor: r.Requester, Approver: approver, Request: r.ID,
 		Job: j.ID, Issuer: j.Issuer, Machine: j.Machine, Detail: detail}); err != nil {
 		return "", err
 	}
+	failpoint.Hit("delete.audited")
 	upd := func(j *state.Job) error {
 		if err := advance(j, state.Deleted); err != nil {
 			return err

@@ -15,6 +15,7 @@ import (
 	"github.com/dataprep/dataprep/formats/card"
 	"github.com/dataprep/dataprep/formats/profile"
 	"github.com/dataprep/dataprep/pipeline/config"
+	"github.com/dataprep/dataprep/pipeline/failpoint"
 	"github.com/dataprep/dataprep/pipeline/state"
 )
 
@@ -58,6 +59,7 @@ func (s *Service) prepare(j state.Job) {
 		s.rejectJob(j.ID, reason, "", p.rejects, p.counts)
 		return
 	}
+	failpoint.Hit("prepare.renamed")
 	e := audit.Entry{Event: "job.ready", Outcome: "ok", Job: j.ID, Issuer: j.Issuer, Actor: j.StartedBy, Approver: j.Approver, Machine: j.Machine,
 		Detail: map[string]string{"signer": p.signer, "cipher": p.cipher, "records_read": fmt.Sprint(p.counts.Read),
 			"records_accepted": fmt.Sprint(p.counts.Accepted), "records_rejected": fmt.Sprint(p.counts.Rejected),
@@ -67,6 +69,7 @@ func (s *Service) prepare(j state.Job) {
 		s.rejectJob(j.ID, "audit log unavailable: preparation not recorded", "", nil, p.counts)
 		return
 	}
+	failpoint.Hit("prepare.audited")
 	j, err = s.Store.UpdateJob(j.ID, func(jj *state.Job) error {
 		if err := advance(jj, state.Ready); err != nil {
 			return err
@@ -79,6 +82,7 @@ func (s *Service) prepare(j state.Job) {
 		s.Log.Error().Err(err).Str("job", j.ID).Msg("cannot mark job ready")
 		return
 	}
+	failpoint.Hit("prepare.ready")
 	s.metrics().RecordsPrepared.Add(float64(p.counts.Accepted))
 	s.metrics().RecordsRejected.Add(float64(p.counts.Rejected))
 	s.report(j.Issuer, j.ID, jobReport(j, p.rejects, p.rejectsCapped))
@@ -234,6 +238,7 @@ func (s *Service) produce(j state.Job) (p prepared, err error) {
 	if err := out.Close(); err != nil {
 		return p, fmt.Errorf("%w: %v", errSetup, err)
 	}
+	failpoint.Hit("prepare.encrypted")
 	if err := os.Rename(tmp, final); err != nil {
 		return p, fmt.Errorf("%w: %v", errSetup, err)
 	}

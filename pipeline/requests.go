@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dataprep/dataprep/audit"
+	"github.com/dataprep/dataprep/pipeline/failpoint"
 	"github.com/dataprep/dataprep/pipeline/people"
 	"github.com/dataprep/dataprep/pipeline/state"
 )
@@ -116,22 +117,31 @@ func (s *Service) Approve(c Caller, id string) (state.Request, string, error) {
 	if !slices.Contains(r.ApproverRoles, c.Role) {
 		return r, "", s.refuse(e, fmt.Errorf("%w: %s needs a %s to approve, you are %s", ErrForbidden, r.Action, roles(r.ApproverRoles), c.Role))
 	}
-	// Mark it approved in one transaction so that two approvers racing cannot both run it.
+	// Decisions are serialised so that two approvers racing cannot both run
+	// a request, and the approval is audited before it is stored: a request
+	// the store says is approved always has its audit entry (a crash in
+	// between leaves it pending, to be approved again).
+	s.decisions.Lock()
+	defer s.decisions.Unlock()
+	if r, err = s.Store.Request(id); err != nil {
+		return r, "", err
+	}
+	if r.State != state.Pending {
+		return r, "", s.refuse(e, fmt.Errorf("%w: %s is %s", ErrNotPending, id, r.State))
+	}
+	e.Outcome, e.Approver, e.Actor = "ok", c.Name, r.Requester
+	if err := s.record(e); err != nil {
+		return r, "", err
+	}
+	failpoint.Hit("request.marked")
 	r, err = s.Store.UpdateRequest(id, func(r *state.Request) error {
-		if r.State != state.Pending {
-			return fmt.Errorf("%w: %s is %s", ErrNotPending, id, r.State)
-		}
 		r.State, r.Decider, r.Decided = state.Approved, c.Name, s.now()
 		return nil
 	})
 	if err != nil {
-		return r, "", s.refuse(e, err)
-	}
-	e.Outcome, e.Approver, e.Actor = "ok", c.Name, r.Requester
-	if err := s.record(e); err != nil {
-		s.Store.UpdateRequest(id, func(r *state.Request) error { r.State = state.Denied; r.Reason = "audit failed"; return nil })
 		return r, "", err
 	}
+	failpoint.Hit("request.approved")
 	res, err := s.execute(r, c.Name, false)
 	s.Store.UpdateRequest(id, func(rr *state.Request) error {
 		rr.Result = res

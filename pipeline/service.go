@@ -21,6 +21,7 @@ import (
 
 	"github.com/dataprep/dataprep/audit"
 	"github.com/dataprep/dataprep/pipeline/config"
+	"github.com/dataprep/dataprep/pipeline/failpoint"
 	"github.com/dataprep/dataprep/pipeline/people"
 	"github.com/dataprep/dataprep/pipeline/state"
 )
@@ -58,6 +59,7 @@ type Service struct {
 	// HSM, when set, is pinged by Status.
 	HSM interface{ Ping() error }
 
+	decisions   sync.Mutex // one approval or denial at a time
 	arrivals    sync.Mutex // one arrival at a time: hashing is I/O-bound and the duplicate check must see the previous file
 	jobs        sync.WaitGroup
 	metricsOnce sync.Once
@@ -77,12 +79,14 @@ func (s *Service) now() time.Time {
 // record appends an audit entry; every action calls it before it reports
 // done, and fails when it fails (invariant 3).
 func (s *Service) record(e audit.Entry) error {
+	failpoint.Hit("audit.before")
 	if _, err := s.Audit.Append(e); err != nil {
 		s.Log.Error().Err(err).Str("event", e.Event).Msg("audit append failed")
 		s.metrics().Failures.WithLabelValues("audit").Inc()
 		return fmt.Errorf("%w: %v", ErrAuditFailed, err)
 	}
 	lastAppendNow.Store(time.Now().UnixNano())
+	failpoint.Hit("audit.after")
 	ev := s.Log.Info()
 	if e.Outcome != "" && e.Outcome != "ok" {
 		ev = s.Log.Warn()
@@ -210,14 +214,29 @@ func moveFile(src, dst string) error {
 	return config.SyncDir(filepath.Dir(src))
 }
 
-// Recover puts jobs that a crash left half-way back where they can be
-// resumed, and audits each.
+// Recover puts what a crash left half-way where it can go on, and audits
+// each step: jobs caught preparing go back to received; a rejected job's
+// file still in the spool goes to quarantine; a missing issuer report is
+// written; an approved deletion that did not finish is finished (the
+// supervisor's approval is in the audit log).
 func (s *Service) Recover(ctx context.Context) error {
 	jobs, err := s.Store.Jobs()
 	if err != nil {
 		return err
 	}
 	for _, j := range jobs {
+		if j.State == state.Rejected {
+			if _, err := os.Stat(s.spoolPath(j.ID)); err == nil {
+				if err := moveFile(s.spoolPath(j.ID), s.quarantinePath(j.ID)); err == nil {
+					s.record(audit.Entry{Event: "job.recovered", Outcome: "ok", Job: j.ID, Issuer: j.Issuer, Detail: map[string]string{"why": "rejected file moved to quarantine after a restart"}})
+				}
+			}
+		}
+		if j.State == state.Ready || j.State == state.Rejected {
+			if _, err := os.Stat(filepath.Join(s.Home.Outbox(j.Issuer), reportName(j.ID))); errors.Is(err, os.ErrNotExist) {
+				s.report(j.Issuer, j.ID, jobReport(j, nil, false)+"(written after a restart: the list of rejected records, if any, is in the audit log's counts only)\n")
+			}
+		}
 		if j.State != state.Preparing {
 			continue
 		}
@@ -233,7 +252,41 @@ func (s *Service) Recover(ctx context.Context) error {
 			return err
 		}
 		// The partial production file, if any, is ciphertext; remove it so only a finished one is ever in the spool.
-		os.Remove(filepath.Join(s.Home.Production(), j.ID+".pgp"))
+		os.Remove(s.productionPath(j.ID))
+		os.Remove(s.productionPath(j.ID) + ".part")
+	}
+	rs, err := s.Store.Requests()
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if r.State != state.Approved || r.Result != "" {
+			continue
+		}
+		if r.Action != ActDeleteJob {
+			// Approved and audited, but the restart came before it ran. Only a
+			// deletion is finished on its own; anything else is asked again.
+			s.Store.UpdateRequest(r.ID, func(rr *state.Request) error { rr.Result = "interrupted by a restart: request it again"; return nil })
+			s.record(audit.Entry{Event: "request.interrupted", Outcome: "failed", Request: r.ID, Actor: r.Requester, Approver: r.Decider,
+				Detail: map[string]string{"action": r.Action, "target": r.Target}})
+			continue
+		}
+		j, err := s.Store.Job(r.Target)
+		if err != nil || j.State == state.Closed || j.State == state.Deleted {
+			continue
+		}
+		if err := s.record(audit.Entry{Event: "job.recovered", Outcome: "ok", Job: j.ID, Issuer: j.Issuer, Request: r.ID,
+			Detail: map[string]string{"why": "finishing a supervised deletion approved before a restart"}}); err != nil {
+			return err
+		}
+		res, err := s.doDeleteJob(r, r.Decider)
+		s.Store.UpdateRequest(r.ID, func(rr *state.Request) error {
+			rr.Result = res
+			if err != nil {
+				rr.Result = "failed: " + err.Error()
+			}
+			return nil
+		})
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dataprep/dataprep/pipeline/failpoint"
 	"github.com/dataprep/dataprep/pipeline/state"
 	"github.com/dataprep/dataprep/transport/machine"
 )
@@ -20,6 +21,7 @@ type progressReader struct {
 }
 
 func (pr progressReader) Read(b []byte) (int, error) {
+	failpoint.Hit("prepare.reading")
 	n, err := pr.r.Read(b)
 	pr.p.read.Add(int64(n))
 	return n, err

@@ -60,6 +60,8 @@ type world struct {
 	outputs  *lockedBuffer // everything the CLI printed, for the PAN scan
 	done     chan error
 	machines map[string]*sshdtest.Server
+	// daemonEnv is added to the daemon's environment (crash tests arm failpoints with it).
+	daemonEnv []string
 }
 
 type lockedBuffer struct {
@@ -101,7 +103,7 @@ func (w *world) start() {
 	w.drop = freePort(t)
 	w.metrics = freePort(t)
 	cmd := exec.Command(w.bin, "daemon", "--home", w.home, "--drop-listen", w.drop, "--metrics-listen", w.metrics)
-	cmd.Env = w.env()
+	cmd.Env = append(w.env(), w.daemonEnv...)
 	cmd.Stderr = w.stderr
 	cmd.Stdout = w.stderr
 	require.NoError(t, cmd.Start())
