@@ -1,6 +1,7 @@
 package records
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -190,7 +191,7 @@ func JobControlRecord(j state.Job, entries []audit.Entry) (ControlRecord, error)
 		case strings.HasPrefix(e.Event, EventPrefix) && ok:
 			r, err := FromEntry(e)
 			if err != nil {
-				problem("audit entry %d (%s) is not a valid control record: %v", e.Seq, e.Event, err)
+				problem("audit entry %d (%s) is not a valid control record: %s", e.Seq, e.Event, why(err))
 				continue
 			}
 			switch r := r.(type) {
@@ -290,6 +291,15 @@ func checkProduction(p Production, j state.Job, problem func(string, ...any)) {
 			}
 		}
 	}
+}
+
+// why is err without the "invalid control record" its context already says.
+func why(err error) string {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return fe.Field + " " + fe.Problem
+	}
+	return err.Error()
 }
 
 func joinSeqs(seqs []uint64) string {

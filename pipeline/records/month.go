@@ -54,7 +54,11 @@ type ProductBalance struct {
 	CountedBy               string `json:"counted_by,omitempty"`
 	WitnessedBy             string `json:"witnessed_by,omitempty"`
 	Difference              int    `json:"difference"` // Closing - Expected: positive, more cards than expected
-	OK                      bool   `json:"ok"`
+	// Status is "ok", "not counted" (no count closes the month),
+	// "difference" (counted and expected differ) or "no opening count"
+	// (it balances from an opening of 0, which nobody counted).
+	Status string `json:"status"`
+	OK     bool   `json:"ok"` // Status is "ok"
 }
 
 // JobUsage is one job whose counts were reported in the month.
@@ -107,7 +111,11 @@ func Month(month string, jobs []state.Job, entries []audit.Entry) (MonthReport, 
 		}
 		r, err := FromEntry(e)
 		if err != nil {
-			problem("audit entry %d (%s) is not a valid control record: %v", e.Seq, e.Event, err)
+			// Its own date cannot be trusted, so it belongs to the month
+			// it was logged in.
+			if in(e.Time) {
+				problem("audit entry %d (%s) is not a valid control record: %s", e.Seq, e.Event, why(err))
+			}
 			continue
 		}
 		switch r := r.(type) {
@@ -177,7 +185,16 @@ func Month(month string, jobs []state.Job, entries []audit.Entry) (MonthReport, 
 	for _, l := range lines {
 		l.Expected = l.Opening + l.In - l.Out - l.Used - l.Destroyed
 		l.Difference = l.Closing - l.Expected
-		l.OK = l.ClosingCounted && l.Difference == 0
+		switch {
+		case !l.ClosingCounted:
+			l.Status = "not counted"
+		case l.Difference != 0:
+			l.Status = "difference"
+		case !l.OpeningCounted:
+			l.Status = "no opening count"
+		default:
+			l.Status, l.OK = "ok", true
+		}
 		mr.Products = append(mr.Products, *l)
 	}
 	// By product, with the cards of unknown product last.

@@ -231,7 +231,10 @@ func (t *textWriter) f(format string, a ...any) {
 
 // table writes rows of tab-separated cells aligned in columns.
 func (t *textWriter) table(header string, rows []string) {
-	if t.err != nil {
+	if len(rows) == 0 {
+		t.f("  none\n")
+	}
+	if t.err != nil || len(rows) == 0 {
 		return
 	}
 	tw := tabwriter.NewWriter(t.w, 0, 0, 2, ' ', 0)
@@ -374,14 +377,14 @@ func monthText(w io.Writer, m MonthReport) error {
 		if p.ClosingCounted {
 			closing, diff = strconv.Itoa(p.Closing), fmt.Sprintf("%+d", p.Difference)
 		}
-		ok := "ok"
+		status := p.Status
 		if !p.OK {
-			ok = "DIFFERS"
+			status = strings.ToUpper(status)
 		}
-		rows[i] = row(product(p.Product), opening, p.In, p.Out, p.Used, p.Destroyed, p.Expected, closing, diff, ok,
-			dash(p.CountedBy), dash(p.WitnessedBy), p.DestroyedFromProduction)
+		rows[i] = row(product(p.Product), opening, p.In, p.Out, p.Used, p.Destroyed, p.Expected, closing, diff, status,
+			dash(p.CountedBy), dash(p.WitnessedBy))
 	}
-	t.table("PRODUCT\tOPENING\tIN\tOUT\tUSED\tDESTROYED\tEXPECTED\tCOUNTED\tDIFFERENCE\t\tCOUNTED BY\tWITNESSED BY\tSPOILED DESTROYED", rows)
+	t.table("PRODUCT\tOPENING\tIN\tOUT\tUSED\tDESTROYED\tEXPECTED\tCOUNTED\tDIFFERENCE\tSTATUS\tCOUNTED BY\tWITNESSED BY", rows)
 
 	t.f("\nJobs counted in the month\n")
 	rows = make([]string, len(m.Jobs))
@@ -398,7 +401,7 @@ func monthText(w io.Writer, m MonthReport) error {
 	}
 	t.table("AT\tDIRECTION\tPRODUCT\tQUANTITY\tREFERENCE\tBY\tCOUNTER-SIGNED\tNOTE", rows)
 
-	t.f("\nDestructions\n")
+	t.f("\nDestructions (source stock lowers the stock; source production was already used)\n")
 	rows = make([]string, len(m.Destructions))
 	for i, d := range m.Destructions {
 		rows[i] = row(when(d.At), d.Product, d.Source, d.Count, d.WorkOrder, d.Executor, witnesses(d.Witnesses))
