@@ -186,6 +186,8 @@ func JobControlRecord(j state.Job, entries []audit.Entry) (ControlRecord, error)
 				note = "confirmed gone on the machine; " + note
 			}
 			step("deleted", e.Actor, e.Approver, note)
+		case e.Event == "job.recovered" && ok:
+			step("recovered after a restart", "", "", e.Detail["why"])
 		case e.Event == "report.write" && ok:
 			step("issuer report written", "", "", e.Detail["report"])
 		case strings.HasPrefix(e.Event, EventPrefix) && ok:

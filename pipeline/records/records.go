@@ -9,6 +9,28 @@
 // from audit.Entry, checks them, decides how long they are kept, and builds
 // reports from a job's state and the log. The daemon authenticates people,
 // runs the dual control and appends the entries.
+//
+// # Entry layout
+//
+// Every record is an entry with outcome "ok" (refused attempts are entries
+// too, with another outcome, and are never read as records). People and
+// names go in the entry's own fields, everything else in Detail; counts are
+// decimal strings without sign or leading zeros, and "at" (when the thing
+// happened, which may be before it was logged) is UTC to the second,
+// 2006-01-02T15:04:05Z. Optional values are left out when empty.
+//
+//	event                     actor       approver        job  issuer    machine    detail
+//	record.production         operator    reviewer        job  customer  equipment  work_order product issued_from_vault
+//	                                                                                  remaining_from_previous handed_over
+//	                                                                                  returned_to_vault rejected samples
+//	                                                                                  equipment_log at [note]
+//	record.equipment_failure  operator    reviewer        [job]          equipment  type work_order cause at [note]
+//	record.destruction        executor                    [job]                     work_order product source count [method]
+//	                                                                                  witnesses witness_N witness_N_department
+//	                                                                                  at [note]
+//	record.spot_check         inspector                   [job]                     work_order sample_size defects result at [note]
+//	record.vault_movement     person      counter-signer                            direction product quantity reference at [note]
+//	record.vault_count        counted by  witnessed by                              month product counted at [note]
 package records
 
 import (
