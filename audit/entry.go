@@ -35,15 +35,23 @@ type Entry struct {
 }
 
 // Events that only this package writes. Append refuses them from callers so
-// that nobody can fake a repair record or, later, a checkpoint.
+// that nobody can fake a repair record, a checkpoint or a prune record.
 const (
 	// EventRepaired records that Open cut a torn tail off the log after a
 	// crash; Detail says which bytes and where they were kept.
 	EventRepaired = "audit.repaired"
-	// EventCheckpoint is reserved for issue 5: an entry signed by the HSM
-	// over the chain head, so that a cut-off tail becomes detectable.
+	// EventCheckpoint is a signed checkpoint over the entry before it (see
+	// Checkpoint and audit/README.md).
 	EventCheckpoint = "audit.checkpoint"
+	// EventPruned records that Prune removes the oldest segments. It is
+	// written before the files are removed; Detail names them.
+	EventPruned = "audit.pruned"
 )
+
+// reserved reports whether only this package may write event.
+func reserved(event string) bool {
+	return event == EventRepaired || event == EventCheckpoint || event == EventPruned
+}
 
 // Outcomes an entry may carry; empty means "not applicable".
 const (
@@ -82,6 +90,17 @@ const (
 	reasonPrev          = "prev is not the hash of the previous entry"
 	reasonHash          = "hash does not match the entry"
 	reasonTimeBackwards = "time is before the previous entry's"
+
+	reasonCkptMalformed    = "checkpoint entry is malformed"
+	reasonCkptSeq          = "checkpoint seq is not the previous entry's"
+	reasonCkptHead         = "checkpoint head is not the hash of the previous entry"
+	reasonCkptUnknownKey   = "checkpoint signed by an unknown key"
+	reasonCkptBadSig       = "checkpoint signature does not verify"
+	reasonCkptOrigin       = "checkpoint origin is not the expected one"
+	reasonPrunedMalformed  = "audit.pruned entry is malformed"
+	reasonSegNoStartCkpt   = "segment does not begin with a checkpoint"
+	reasonSegNoEndCkpt     = "segment does not end with a checkpoint"
+	reasonPrunedUnrecorded = "segments before this one are missing and no audit.pruned entry records their removal"
 )
 
 // validate checks the fields a caller controls. It never echoes a value in

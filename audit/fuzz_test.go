@@ -38,7 +38,7 @@ func FuzzVerify(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, seg []byte) {
 		st := &chainState{hash: GenesisHash}
-		err := scanSegment(bytes.NewReader(seg), "seg", st, true)
+		err := scanSegment(bytes.NewReader(seg), "seg", st, segPos{num: 1, last: true})
 		if err != nil {
 			var ve *VerifyError
 			if !errors.As(err, &ve) || !errors.Is(err, ErrTampered) {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -31,13 +32,18 @@ const goldenDir = "../testdata/audit"
 // A vector is one log: a single segment (name ends in .jsonl) or a directory
 // of segments. want is the content of its .want file:
 //
-//	ok ENTRIES HEAD
+//	ok ENTRIES HEAD FIRST CHECKPOINTS UNSEALED
 //	tampered FILE LINE SEQ REASON
 //	torn FILE LINE SEQ REASON
+//	truncated FILE LINE SEQ REASON
+//
+// The outcome is that of VerifyWith with the test-only key and, when the
+// vector has one, the .against checkpoint.
 type vector struct {
-	name  string
-	files map[string][]byte // segment name → content
-	want  string
+	name    string
+	files   map[string][]byte // segment name → content
+	against []byte            // a checkpoint file to verify against, written as NAME.against
+	want    string
 }
 
 func goldenEntries() []Entry {
@@ -85,7 +91,7 @@ func replaceIn(line []byte, old, new string) []byte {
 	return bytes.Replace(line, []byte(old), []byte(new), 1)
 }
 
-func goldenVectors() []vector {
+func goldenVectors(t testing.TB) []vector {
 	es := goldenEntries()
 	good := chain(es, 1, GenesisHash)
 	head := func(lines [][]byte) string {
@@ -111,11 +117,9 @@ func goldenVectors() []vector {
 	var vs []vector
 	add := func(v vector) { vs = append(vs, v) }
 
-	add(one("good_empty.jsonl", nil, "ok 0 "+GenesisHash))
-	add(one("good_one_entry.jsonl", good[:1], "ok 1 "+head(good[:1])))
-	add(one("good_basic.jsonl", good, fmt.Sprintf("ok %d %s", len(good), head(good))))
-	add(vector{name: "good_two_segments", files: map[string][]byte{seg1: join(good[:3]), segmentName(2): join(good[3:])},
-		want: fmt.Sprintf("ok %d %s", len(good), head(good))})
+	add(one("good_empty.jsonl", nil, "ok 0 "+GenesisHash+" 0 0 0"))
+	add(one("good_one_entry.jsonl", good[:1], "ok 1 "+head(good[:1])+" 1 0 1"))
+	add(one("good_basic.jsonl", good, fmt.Sprintf("ok %d %s 1 0 %d", len(good), head(good), len(good))))
 
 	add(one("torn_tail_partial_line.jsonl", append(append([][]byte(nil), good...), nextLine[:len(nextLine)/2]),
 		fmt.Sprintf("torn %s 7 7 %d bytes after the last complete entry, without newline", seg1, len(nextLine)/2)))
@@ -191,17 +195,190 @@ func goldenVectors() []vector {
 	add(one("fail_not_json.jsonl", with(2, []byte("not json\n")), tampered(2, 2, reasonNotJSON)))
 	add(one("fail_empty_line.jsonl", append(append(append([][]byte(nil), good[:2]...), []byte("\n")), good[2:]...), tampered(3, 3, reasonEmptyLine)))
 
-	add(vector{name: "fail_missing_segment", files: map[string][]byte{seg1: join(good[:2]), segmentName(3): join(good[4:])},
-		want: fmt.Sprintf("tampered %s 0 3 segment missing", segmentName(2))})
-	add(vector{name: "fail_unterminated_segment", files: map[string][]byte{
-		seg1: join(good[:3])[:len(join(good[:3]))-1], segmentName(2): join(good[3:])},
-		want: tampered(3, 3, "line without newline at the end of a segment that is not the last")})
 	add(vector{name: "fail_empty_segment", files: map[string][]byte{seg1: nil, segmentName(2): join(good)},
 		want: tampered(0, 1, "empty segment before the last one")})
+	vs = append(vs, checkpointVectors(t, es)...)
 	return vs
 }
 
-// readVectors reads every vector and its .want from disk.
+// checkpointVectors are logs with checkpoints, segments and pruning, signed
+// with the test-only key.
+func checkpointVectors(t testing.TB, es []Entry) []vector {
+	key := testRSAKey(t)
+	var vs []vector
+	add := func(v vector) { vs = append(vs, v) }
+	at := func(name string, line int, seq uint64, reason string) string {
+		return fmt.Sprintf("%s %d %d %s", name, line, seq, reason)
+	}
+	seg1, seg2, seg3 := segmentName(1), segmentName(2), segmentName(3)
+	ok := func(b *chainBuilder, first uint64) string {
+		var entries, unsealed uint64
+		for _, l := range b.lines() {
+			entries++
+			unsealed++
+			if isCheckpointLine(l) {
+				unsealed = 0
+			}
+		}
+		return fmt.Sprintf("ok %d %s %d %d %d", entries, b.prev, first, len(b.ckpts), unsealed)
+	}
+
+	// c1 e2 e3 c4 e5 e6 e7 e8: a checkpoint over the empty log (what a
+	// daemon writes when it starts on a new log), one in the middle, and
+	// four entries not sealed yet. The checkpoint to alter is the second.
+	checkpointsBy := func(key crypto.Signer, h ckptHooks) *chainBuilder {
+		b := newChain(t, key)
+		b.checkpoint(ckptHooks{})
+		for _, e := range es[:2] {
+			b.add(e)
+		}
+		b.checkpoint(h)
+		for _, e := range es[2:] {
+			b.add(e)
+		}
+		return b
+	}
+	checkpoints := func(h ckptHooks) *chainBuilder { return checkpointsBy(key, h) }
+	one := func(name string, b *chainBuilder, want string) {
+		add(vector{name: name, files: map[string][]byte{seg1: join(b.lines())}, want: want})
+	}
+	b := checkpoints(ckptHooks{})
+	one("good_checkpoints.jsonl", b, ok(b, 1))
+	// The same log signed by the trusted ECDSA key instead.
+	b = checkpointsBy(testECKey(t), ckptHooks{})
+	one("good_checkpoints_ecdsa.jsonl", b, ok(b, 1))
+	fail4 := func(reason string) string { return "tampered " + at(seg1, 4, 4, reason) }
+	one("fail_checkpoint_bad_signature.jsonl", checkpoints(ckptHooks{after: func(c *Checkpoint) { c.Signature[17] ^= 0x40 }}),
+		fail4(reasonCkptBadSig))
+	one("fail_checkpoint_other_key.jsonl", checkpoints(ckptHooks{key: otherECKey(t)}), fail4(reasonCkptUnknownKey))
+	one("fail_checkpoint_seq_lies.jsonl", checkpoints(ckptHooks{lie: func(c *Checkpoint) { c.Seq-- }}), fail4(reasonCkptSeq))
+	one("fail_checkpoint_head_lies.jsonl", checkpoints(ckptHooks{lie: func(c *Checkpoint) { c.Head = strings.Repeat("ab", 32) }}),
+		fail4(reasonCkptHead))
+	one("fail_checkpoint_time_changed.jsonl", checkpoints(ckptHooks{after: func(c *Checkpoint) { c.Time = c.Time.Add(time.Millisecond) }}),
+		fail4(reasonCkptBadSig))
+	one("fail_checkpoint_origin_changed.jsonl", checkpoints(ckptHooks{after: func(c *Checkpoint) { c.Origin = "dataroom-2.example" }}),
+		fail4(reasonCkptBadSig))
+	one("fail_checkpoint_extra_member.jsonl", checkpoints(ckptHooks{entry: func(e *Entry) { e.Detail["note"] = "x" }}),
+		fail4(reasonCkptMalformed))
+	one("fail_checkpoint_outcome.jsonl", checkpoints(ckptHooks{entry: func(e *Entry) { e.Outcome = OutcomeOK }}),
+		fail4(reasonCkptMalformed))
+	one("fail_checkpoint_unpadded_signature.jsonl", checkpoints(ckptHooks{entry: func(e *Entry) {
+		e.Detail[ckSignature] = strings.TrimRight(e.Detail[ckSignature], "=")
+	}}), fail4(reasonCkptMalformed))
+
+	// Against a checkpoint kept elsewhere: c1 e2 e3 c4 e5 e6 e7 e8 c9 e10,
+	// c9 covering seq 8.
+	full := checkpoints(ckptHooks{})
+	c8 := full.checkpoint(ckptHooks{})
+	full.add(Entry{Time: c8.Time, Event: "daemon.stop", Outcome: OutcomeOK})
+	add(vector{name: "good_against.jsonl", files: map[string][]byte{seg1: join(full.lines())}, against: c8.Marshal(),
+		want: ok(full, 1)})
+	cut := full.lines()[:6]
+	add(vector{name: "truncated_after_checkpoint.jsonl", files: map[string][]byte{seg1: join(cut)}, against: c8.Marshal(),
+		want: "truncated " + at(seg1, 0, 7, "the log ends at seq 6, before the entry 8 the external checkpoint covers")})
+	rewritten := newChain(t, key)
+	for _, l := range cut {
+		e, _ := parseLine(l[:len(l)-1])
+		rewritten.add(e)
+	}
+	rewritten.add(Entry{Event: "login", Outcome: OutcomeOK, Actor: "mallory"})
+	rewritten.add(Entry{Event: "request.approved", Outcome: OutcomeOK, Actor: "mallory", Approver: "mallory"})
+	rewritten.add(Entry{Event: "daemon.stop", Outcome: OutcomeOK})
+	add(vector{name: "truncated_rewritten.jsonl", files: map[string][]byte{seg1: join(rewritten.lines())}, against: c8.Marshal(),
+		want: "truncated " + at(seg1, 8, 8, "entry is not the one the external checkpoint covers: the log was cut there and written anew")})
+
+	// Segments: e1 e2 e3 c | c e4 e5 c | c e6.
+	rotated := func(drop bool) *chainBuilder {
+		b := newChain(t, key)
+		for _, e := range es[:3] {
+			b.add(e)
+		}
+		b.rotate()
+		b.add(es[3])
+		if !drop {
+			b.add(es[4])
+		}
+		b.rotate()
+		b.add(es[5])
+		return b
+	}
+	r := rotated(false)
+	add(vector{name: "good_segments", files: r.files(1), want: ok(r, 1)})
+	missing := r.files(1)
+	delete(missing, seg2)
+	add(vector{name: "fail_segment_missing", files: missing, want: "tampered " + at(seg2, 0, 5, "segment missing")})
+	unterminated := r.files(1)
+	unterminated[seg1] = unterminated[seg1][:len(unterminated[seg1])-1]
+	add(vector{name: "fail_segment_unterminated", files: unterminated,
+		want: "tampered " + at(seg1, 4, 4, "line without newline at the end of a segment that is not the last")})
+	// The closing checkpoint moved to the start of the next segment.
+	noCloseFiles := map[string][]byte{seg1: join(r.segs[0][:3]), seg2: append(bytes.Clone(r.segs[0][3]), join(r.segs[1])...),
+		seg3: join(r.segs[2])}
+	add(vector{name: "fail_segment_no_closing_checkpoint", files: noCloseFiles,
+		want: "tampered " + at(seg1, 3, 3, reasonSegNoEndCkpt)})
+	// The opening checkpoint moved to the end of the segment before.
+	noOpenFiles := map[string][]byte{seg1: append(join(r.segs[0]), r.segs[1][0]...), seg2: join(r.segs[1][1:]), seg3: join(r.segs[2])}
+	add(vector{name: "fail_segment_no_opening_checkpoint", files: noOpenFiles,
+		want: "tampered " + at(seg2, 1, 6, reasonSegNoStartCkpt)})
+
+	// Pruned: segments 1 and 2 removed, and the removal recorded in
+	// segment 3 (e1 e2 c | c e3 c | c e4 P e5 c | c e6).
+	pruned := func(record bool) *chainBuilder {
+		b := newChain(t, key)
+		b.add(es[0])
+		b.add(es[1])
+		b.rotate()
+		b.add(es[2])
+		b.rotate()
+		b.add(es[3])
+		if record {
+			b.add(Entry{Event: EventPruned, Detail: map[string]string{prBefore: "2026-01-16T00:00:00.000000000Z",
+				prFirstSegment: "1", prLastSegment: "2", prFirstSeq: "1", prLastSeq: "6"}})
+		}
+		b.add(es[4])
+		b.rotate()
+		b.add(es[5])
+		return b
+	}
+	keep := func(b *chainBuilder) map[string][]byte {
+		m := b.files(1)
+		delete(m, seg1)
+		delete(m, seg2)
+		return m
+	}
+	p := pruned(true)
+	add(vector{name: "good_pruned", files: keep(p), want: fmt.Sprintf("ok %d %s 7 3 1", len(p.lines())-6, p.prev)})
+	add(vector{name: "fail_pruned_unrecorded", files: keep(pruned(false)),
+		want: "tampered " + at(seg3, 0, 7, reasonPrunedUnrecorded)})
+	// The anchor's signature is what vouches for the entries pruned.
+	badAnchor := func() map[string][]byte {
+		b := newChain(t, key)
+		b.add(es[0])
+		b.add(es[1])
+		b.rotate()
+		b.add(es[2])
+		b.checkpoint(ckptHooks{})
+		b.segs = append(b.segs, nil)
+		b.checkpoint(ckptHooks{after: func(c *Checkpoint) { c.Signature[3] ^= 1 }})
+		b.add(es[3])
+		b.add(Entry{Event: EventPruned, Detail: map[string]string{prBefore: "2026-01-16T00:00:00.000000000Z",
+			prFirstSegment: "1", prLastSegment: "2", prFirstSeq: "1", prLastSeq: "6"}})
+		return keep(b)
+	}()
+	add(vector{name: "fail_pruned_anchor_bad_signature", files: badAnchor, want: "tampered " + at(seg3, 1, 7, reasonCkptBadSig)})
+	badRecord := func() map[string][]byte {
+		b := newChain(t, key)
+		b.add(es[0])
+		b.rotate()
+		b.add(Entry{Event: EventPruned, Detail: map[string]string{prBefore: "2026-01-16T00:00:00.000000000Z",
+			prFirstSegment: "2", prLastSegment: "1", prFirstSeq: "1", prLastSeq: "2"}})
+		return b.files(1)
+	}()
+	add(vector{name: "fail_pruned_record_malformed", files: badRecord, want: "tampered " + at(seg2, 2, 4, reasonPrunedMalformed)})
+	return vs
+}
+
+// readVectors reads every vector, its .want and its .against from disk.
 func readVectors(t *testing.T) []vector {
 	t.Helper()
 	wants, err := filepath.Glob(filepath.Join(goldenDir, "*.want"))
@@ -222,23 +399,50 @@ func readVectors(t *testing.T) []vector {
 				v.files[e.Name()] = b
 			}
 		} else {
-			b, err := os.ReadFile(filepath.Join(goldenDir, base+".jsonl"))
+			v.name = base + ".jsonl"
+			b, err := os.ReadFile(filepath.Join(goldenDir, v.name))
 			require.NoError(t, err)
 			v.files[segmentName(1)] = b
+		}
+		if b, err := os.ReadFile(filepath.Join(goldenDir, base+".against")); err == nil {
+			v.against = b
 		}
 		vs = append(vs, v)
 	}
 	return vs
 }
 
-// install lays a vector out as a log directory.
-func (v vector) install(t *testing.T) string {
+// base is the vector's name without .jsonl.
+func (v vector) base() string { return strings.TrimSuffix(v.name, ".jsonl") }
+
+// install lays a vector out as a log directory, and its checkpoint to
+// verify against, if any, as a file next to it.
+func (v vector) install(t *testing.T) (dir, against string) {
 	t.Helper()
-	dir := t.TempDir()
+	parent := t.TempDir()
+	dir = filepath.Join(parent, "log")
+	require.NoError(t, os.Mkdir(dir, 0o700))
 	for name, b := range v.files {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o600))
 	}
-	return dir
+	if v.against != nil {
+		against = filepath.Join(parent, "against")
+		require.NoError(t, os.WriteFile(against, v.against, 0o600))
+	}
+	return dir, against
+}
+
+// verifyVector verifies an installed vector the way its .want is meant:
+// with the test-only key, and against its checkpoint.
+func verifyVector(t *testing.T, v vector, dir string) (Report, error) {
+	t.Helper()
+	o := VerifyOptions{PublicKeys: goldenKeys(t)}
+	if v.against != nil {
+		c, err := ParseCheckpoint(v.against)
+		require.NoError(t, err)
+		o.Against = &c
+	}
+	return VerifyWith(dir, o)
 }
 
 // outcome renders Verify's result in the .want form.
@@ -246,11 +450,13 @@ func outcome(rep Report, err error) string {
 	var ve *VerifyError
 	switch {
 	case err == nil:
-		return fmt.Sprintf("ok %d %s", rep.Entries, rep.Head)
+		return fmt.Sprintf("ok %d %s %d %d %d", rep.Entries, rep.Head, rep.First, rep.Checkpoints, rep.Unsealed)
 	case errors.As(err, &ve):
 		kind := "tampered"
 		if errors.Is(err, ErrTorn) {
 			kind = "torn"
+		} else if errors.Is(err, ErrTruncated) {
+			kind = "truncated"
 		}
 		return fmt.Sprintf("%s %s %d %d %s", kind, filepath.Base(ve.File), ve.Line, ve.Seq, ve.Reason)
 	default:
@@ -258,16 +464,29 @@ func outcome(rep Report, err error) string {
 	}
 }
 
+// notGenerated are the files in testdata/audit that goldenVectors does not
+// write.
+var notGenerated = map[string]bool{referenceVerifier: true, testKeyFile: true}
+
 func TestGolden(t *testing.T) {
-	vs := goldenVectors()
+	vs := goldenVectors(t)
+	pub, err := MarshalPublicKey(testRSAKey(t).Public())
+	require.NoError(t, err)
+	pubText := append([]byte("TEST ONLY: the public half of "+testKeyFile+", which signs the golden vectors.\n\n"), pub...)
+	ecPub, err := MarshalPublicKey(testECKey(t).Public())
+	require.NoError(t, err)
+	ecPubText := append([]byte("TEST ONLY: an ECDSA P-256 key whose private half is derived from a public seed\n"+
+		"in audit/keys_test.go; it signs good_checkpoints_ecdsa.jsonl.\n\n"), ecPub...)
 	if *update {
 		old, err := os.ReadDir(goldenDir)
 		require.NoError(t, err)
 		for _, e := range old {
-			if e.Name() != referenceVerifier {
+			if !notGenerated[e.Name()] {
 				require.NoError(t, os.RemoveAll(filepath.Join(goldenDir, e.Name())))
 			}
 		}
+		require.NoError(t, os.WriteFile(filepath.Join(goldenDir, testKeyPubFile), pubText, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(goldenDir, testKeyECPubFile), ecPubText, 0o644))
 		for _, v := range vs {
 			if strings.HasSuffix(v.name, ".jsonl") {
 				require.NoError(t, os.WriteFile(filepath.Join(goldenDir, v.name), v.files[segmentName(1)], 0o644))
@@ -277,16 +496,30 @@ func TestGolden(t *testing.T) {
 					require.NoError(t, os.WriteFile(filepath.Join(goldenDir, v.name, name), b, 0o644))
 				}
 			}
-			want := strings.TrimSuffix(v.name, ".jsonl") + ".want"
-			require.NoError(t, os.WriteFile(filepath.Join(goldenDir, want), []byte(v.want+"\n"), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(goldenDir, v.base()+".want"), []byte(v.want+"\n"), 0o644))
+			if v.against != nil {
+				require.NoError(t, os.WriteFile(filepath.Join(goldenDir, v.base()+".against"), v.against, 0o644))
+			}
 		}
 	}
 
 	// The files on disk are exactly what the generator makes: the encoding
 	// has not drifted, and no stale vector is left behind.
-	var names []string
+	disk, err := os.ReadFile(filepath.Join(goldenDir, testKeyPubFile))
+	require.NoError(t, err, "run: go test ./audit -run TestGolden -update")
+	require.Equal(t, string(pubText), string(disk))
+	disk, err = os.ReadFile(filepath.Join(goldenDir, testKeyECPubFile))
+	require.NoError(t, err, "run: go test ./audit -run TestGolden -update")
+	require.Equal(t, string(ecPubText), string(disk))
+	names := []string{testKeyPubFile, testKeyECPubFile}
 	for _, v := range vs {
-		names = append(names, strings.TrimSuffix(v.name, ".jsonl")+".want", v.name)
+		names = append(names, v.base()+".want", v.name)
+		if v.against != nil {
+			names = append(names, v.base()+".against")
+			disk, err := os.ReadFile(filepath.Join(goldenDir, v.base()+".against"))
+			require.NoError(t, err, "run: go test ./audit -run TestGolden -update")
+			require.Equal(t, string(v.against), string(disk))
+		}
 		for name, b := range v.files {
 			path := filepath.Join(goldenDir, v.name)
 			if !strings.HasSuffix(v.name, ".jsonl") {
@@ -296,12 +529,17 @@ func TestGolden(t *testing.T) {
 			require.NoError(t, err, "run: go test ./audit -run TestGolden -update")
 			require.Equal(t, string(b), string(disk), "%s drifted from the generator", path)
 		}
+		if !strings.HasSuffix(v.name, ".jsonl") {
+			ents, err := os.ReadDir(filepath.Join(goldenDir, v.name))
+			require.NoError(t, err)
+			assert.Len(t, ents, len(v.files), "%s holds exactly the generated segments", v.name)
+		}
 	}
 	ents, err := os.ReadDir(goldenDir)
 	require.NoError(t, err)
 	var onDisk []string
 	for _, e := range ents {
-		if e.Name() != referenceVerifier {
+		if !notGenerated[e.Name()] {
 			onDisk = append(onDisk, e.Name())
 		}
 	}
@@ -310,45 +548,93 @@ func TestGolden(t *testing.T) {
 }
 
 // TestGoldenWant reads the vectors and their .want files from disk, as a
-// verifier in another language would, and checks Verify and Open agree.
+// verifier in another language would, and checks VerifyWith, Verify and
+// Open agree with them.
 func TestGoldenWant(t *testing.T) {
+	keys := goldenKeys(t)
 	for _, v := range readVectors(t) {
-		t.Run(v.name, func(t *testing.T) {
+		t.Run(v.base(), func(t *testing.T) {
 			want := v.want
 			prefix := strings.SplitN(v.name, "_", 2)[0]
-			wantKind := map[string]string{"good": "ok", "fail": "tampered", "torn": "torn"}[prefix]
+			wantKind := map[string]string{"good": "ok", "fail": "tampered", "torn": "torn", "truncated": "truncated"}[prefix]
 			require.Equal(t, wantKind, strings.Fields(want)[0], "the vector's name says its outcome")
 
-			dir := v.install(t)
-			got := outcome(Verify(dir))
+			dir, _ := v.install(t)
+			got := outcome(verifyVector(t, v, dir))
 			require.Equal(t, want, got)
+
+			// Without keys nor an external checkpoint, Verify sees the
+			// same, except what only a signature or the external
+			// checkpoint shows.
+			_, plainErr := Verify(dir)
+			signatureOnly := strings.HasSuffix(want, reasonCkptBadSig) || strings.HasSuffix(want, reasonCkptUnknownKey)
+			switch {
+			case prefix == "truncated" || signatureOnly:
+				require.NoError(t, plainErr, "only the keys or the external checkpoint catch this")
+			case prefix == "good":
+				require.NoError(t, plainErr)
+			default:
+				require.Equal(t, want, outcome(Report{}, plainErr))
+			}
 
 			before := snapshot(t, dir)
 			l, err := Open(dir)
-			switch prefix {
-			case "good":
+			switch {
+			case plainErr == nil:
 				require.NoError(t, err)
-				seq, head := l.Head()
-				assert.Equal(t, want, fmt.Sprintf("ok %d %s", seq, head))
+				if prefix == "good" {
+					seq, head := l.Head()
+					rep, _ := Verify(dir)
+					assert.Equal(t, rep.Last, seq)
+					assert.Equal(t, rep.Head, head)
+				}
 				require.NoError(t, l.Close())
-			case "fail":
-				require.ErrorIs(t, err, ErrTampered)
-				assert.Equal(t, before, snapshot(t, dir), "Open changes nothing in a tampered log")
-			case "torn":
+			case prefix == "torn":
 				require.NoError(t, err, "Open repairs a torn tail")
 				require.NoError(t, l.Close())
 				rep, err := Verify(dir)
 				require.NoError(t, err)
 				assert.Greater(t, rep.Entries, uint64(0))
+				return
+			default:
+				require.ErrorIs(t, err, ErrTampered)
+				assert.Equal(t, before, snapshot(t, dir), "Open changes nothing in a tampered log")
+			}
+
+			// Open with the key starts from the last checkpoint when it
+			// verifies: it may miss a fault before that checkpoint (the
+			// auditor's full VerifyWith does not), never one after it.
+			dir, _ = v.install(t)
+			l, err = Open(dir, keys...)
+			var ve *VerifyError
+			if prefix == "good" || prefix == "truncated" || !errors.As(plainErrOr(verifyVector(t, v, dir)), &ve) {
+				require.NoError(t, err)
+				require.NoError(t, l.Close())
+				return
+			}
+			if err == nil {
+				require.NoError(t, l.Close())
+				segs, _ := listSegments(dir)
+				lastSeg := filepath.Join(dir, segmentName(segs[len(segs)-1]))
+				_, ckLine, _, lerr := lastCheckpointLine(lastSeg)
+				require.NoError(t, lerr)
+				assert.True(t, ve.File != lastSeg || ve.Line < ckLine,
+					"Open with the key accepted a fault at or after the last checkpoint: %v", ve)
+			} else {
+				require.ErrorIs(t, err, ErrTampered)
 			}
 		})
 	}
 }
 
+// plainErrOr drops the report.
+func plainErrOr(_ Report, err error) error { return err }
+
 const referenceVerifier = "verify_reference.py"
 
 // TestReferenceVerifier runs the Python verifier, written from README.md
-// alone, over the vectors: the format can be checked without this package.
+// alone, over the vectors: the format can be checked without this package,
+// signatures included.
 func TestReferenceVerifier(t *testing.T) {
 	python, err := exec.LookPath("python3")
 	if err != nil {
@@ -356,11 +642,19 @@ func TestReferenceVerifier(t *testing.T) {
 	}
 	script, err := filepath.Abs(filepath.Join(goldenDir, referenceVerifier))
 	require.NoError(t, err)
+	key, err := filepath.Abs(filepath.Join(goldenDir, testKeyPubFile))
+	require.NoError(t, err)
+	ecKey, err := filepath.Abs(filepath.Join(goldenDir, testKeyECPubFile))
+	require.NoError(t, err)
 	// One run for all vectors: starting Python is the slow part.
 	vs := readVectors(t)
-	args := []string{script}
+	args := []string{script, "--key", key, "--key", ecKey}
 	for _, v := range vs {
-		args = append(args, v.install(t))
+		dir, against := v.install(t)
+		if against != "" {
+			args = append(args, "--against="+against)
+		}
+		args = append(args, dir)
 	}
 	out, err := exec.Command(python, args...).CombinedOutput()
 	require.NoError(t, err, "%s", out)

@@ -32,7 +32,7 @@ func testClock(step time.Duration) func() time.Time {
 func openTest(t testing.TB) (*Log, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "audit")
-	l, err := open(dir, testClock(1500*time.Millisecond))
+	l, err := open(dir, testClock(1500*time.Millisecond), nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
 	return l, dir
@@ -108,7 +108,7 @@ func verifyBytes(t testing.TB, content []byte) (Report, error) {
 // does, for tests that try thousands of variants.
 func verifyMem(content []byte) error {
 	st := &chainState{hash: GenesisHash}
-	if err := scanSegment(bytes.NewReader(content), segmentName(1), st, true); err != nil {
+	if err := scanSegment(bytes.NewReader(content), segmentName(1), st, segPos{num: 1, last: true}); err != nil {
 		return err
 	}
 	if st.torn != nil {

@@ -6,6 +6,7 @@
 package audit
 
 import (
+	"crypto"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -61,19 +62,58 @@ type Log struct {
 	last   time.Time
 	failed error // sticky, see ErrFailed
 	closed bool
+
+	// The segment being written: its number, size, and the seq and time
+	// of its first entry (0 while it is empty).
+	segNum      int
+	segSize     int64
+	segFirstSeq uint64
+	segStart    time.Time
+
+	// Checkpoints: the signer (nil until SetCheckpointer), the last
+	// checkpoint in the log and the seq of its entry, and since when
+	// entries wait for one (zero when none do).
+	signer        crypto.Signer
+	pub           crypto.PublicKey
+	keyID         string
+	origin        string
+	ckpt          *Checkpoint
+	ckptSeq       uint64
+	unsealedSince time.Time
+	policy        CheckpointPolicy
+	retryAt       uint64 // no automatic checkpoint or rotation before this seq (after a failure)
+
+	closing bool
+	stop    chan struct{} // closed to stop the policy's timer
+	ticker  sync.WaitGroup
+
+	pruneMu sync.Mutex
 }
 
 // Open opens the log in dir, creating dir (mode 0700) and the first segment
-// when missing. It verifies the whole chain first and refuses, with an error
-// wrapping ErrTampered, a log that is broken anywhere: the daemon must not
-// start on it. The one thing it repairs is a torn tail left by a crash (see
-// ErrTorn): the bytes are moved to a .torn file next to the segment, cut off,
-// and an EventRepaired entry records what was removed.
-func Open(dir string) (*Log, error) {
-	return open(dir, time.Now)
+// when missing, and verifies it first: it refuses, with an error wrapping
+// ErrTampered, a log that is broken (the daemon must not start on it). The
+// one thing it repairs is a torn tail left by a crash (see ErrTorn): the
+// bytes are moved to a .torn file next to the segment, cut off, and an
+// EventRepaired entry records what was removed.
+//
+// trusted are the checkpoint keys to trust (see VerifyOptions.PublicKeys).
+// Without them Open checks every link of the whole log, and every
+// checkpoint's form but not its signature. With them, when the last
+// checkpoint of the last segment was signed by one of them, Open checks only
+// the entries from that checkpoint on (a fast start: the signature vouches
+// for everything before it); otherwise it checks the whole log, and every
+// checkpoint signature against trusted. Give every key the log holds
+// checkpoints of, retired ones included, or Open refuses the log.
+func Open(dir string, trusted ...crypto.PublicKey) (*Log, error) {
+	return open(dir, time.Now, trusted)
 }
 
-func open(dir string, now func() time.Time) (*Log, error) {
+func open(dir string, now func() time.Time, trusted []crypto.PublicKey) (*Log, error) {
+	keys, err := newKeySet(trusted)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
 	if err := makeDir(dir); err != nil {
 		return nil, err
 	}
@@ -82,8 +122,8 @@ func open(dir string, now func() time.Time) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{dir: dir, now: now, lock: lock, hash: GenesisHash}
-	if err := l.load(); err != nil {
-		l.Close()
+	if err := l.load(keys); err != nil {
+		l.closeFiles()
 		return nil, err
 	}
 	return l, nil
@@ -91,8 +131,16 @@ func open(dir string, now func() time.Time) (*Log, error) {
 
 // load finds the chain head, repairs a torn tail, and opens the last segment
 // for appending (creating the first one in an empty directory).
-func (l *Log) load() error {
-	st, err := scan(l.dir)
+func (l *Log) load(keys keySet) error {
+	var st *chainState
+	var err error
+	fast := false
+	if keys != nil {
+		st, fast, err = openFast(l.dir, keys)
+	}
+	if err == nil && !fast {
+		st, err = scan(l.dir, &chainState{keys: keys})
+	}
 	switch {
 	case errors.Is(err, ErrNoLog):
 		return l.create(1)
@@ -100,7 +148,12 @@ func (l *Log) load() error {
 		return fmt.Errorf("audit: open %s: %w", l.dir, err)
 	}
 	l.seq, l.hash, l.last = st.seq, st.hash, st.time
-	l.path = st.files[len(st.files)-1]
+	l.segNum, l.segSize, l.segFirstSeq, l.segStart = st.segNum, st.segSize, st.segFirstSeq, st.segFirstTime
+	l.ckpt, l.ckptSeq = st.lastCkpt, st.ckptSeq
+	if l.seq > l.ckptSeq {
+		l.unsealedSince = time.Now()
+	}
+	l.path = filepath.Join(l.dir, segmentName(st.segNum))
 	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -147,7 +200,7 @@ func (l *Log) create(n int) error {
 		f.Close()
 		return err
 	}
-	l.path, l.f = path, f
+	l.path, l.f, l.segNum, l.segSize, l.segFirstSeq = path, f, n, 0, 0
 	return nil
 }
 
@@ -167,7 +220,9 @@ func (l *Log) repair(f *os.File, t *tornTail) error {
 		return fmt.Errorf("audit: sync %s: %w", t.file, err)
 	}
 	sum := sha256.Sum256(t.data)
-	_, err = l.append(Entry{
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, err = l.appendLocked(Entry{
 		Event:   EventRepaired,
 		Outcome: OutcomeOK,
 		Detail: map[string]string{
@@ -236,8 +291,12 @@ func syncDir(dir string) error {
 // of the Outcome constants, or whose fields hold invalid UTF-8 or something
 // ContainsPAN flags. After a failed write or fsync it returns ErrFailed, now
 // and for good.
+//
+// With a policy set (SetPolicy), Append then writes a checkpoint or starts
+// a new segment when one is due. Their failure does not fail the Append,
+// whose entry is on disk by then: it goes to CheckpointPolicy.OnError.
 func (l *Log) Append(e Entry) (Entry, error) {
-	if e.Event == EventRepaired || e.Event == EventCheckpoint {
+	if reserved(e.Event) {
 		return Entry{}, fmt.Errorf("%w: event %s is written by the audit package only", ErrInvalidEntry, e.Event)
 	}
 	// Copy Detail so that the caller's map is not shared with the returned
@@ -246,25 +305,47 @@ func (l *Log) Append(e Entry) (Entry, error) {
 	if err := validate(&e); err != nil {
 		return Entry{}, err
 	}
-	return l.append(e)
+	l.mu.Lock()
+	e, err := l.appendLocked(e)
+	var autoErr error
+	if err == nil {
+		autoErr = l.autoLocked(false)
+	}
+	onError := l.policy.OnError
+	l.mu.Unlock()
+	if autoErr != nil && onError != nil {
+		onError(autoErr)
+	}
+	return e, err
 }
 
-func (l *Log) append(e Entry) (Entry, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// usableLocked returns why nothing can be written, or nil.
+func (l *Log) usableLocked() error {
 	if l.closed {
-		return Entry{}, ErrClosed
+		return ErrClosed
 	}
 	if l.failed != nil {
-		return Entry{}, fmt.Errorf("audit: %w: %w", ErrFailed, l.failed)
+		return fmt.Errorf("audit: %w: %w", ErrFailed, l.failed)
 	}
-	// Times never go backwards in the log (Verify checks it): when the wall
-	// clock steps back, the entry keeps the previous entry's time.
+	return nil
+}
+
+// nextTimeLocked is the time of the next entry: now, or the previous
+// entry's time if the wall clock stepped back (Verify checks that times
+// never go backwards).
+func (l *Log) nextTimeLocked() time.Time {
 	now := l.now().UTC()
 	if now.Before(l.last) {
 		now = l.last
 	}
-	e.Seq, e.Time, e.Prev = l.seq+1, now, l.hash
+	return now
+}
+
+func (l *Log) appendLocked(e Entry) (Entry, error) {
+	if err := l.usableLocked(); err != nil {
+		return Entry{}, err
+	}
+	e.Seq, e.Time, e.Prev = l.seq+1, l.nextTimeLocked(), l.hash
 	if len(e.Detail) == 0 {
 		e.Detail = nil
 	}
@@ -272,18 +353,41 @@ func (l *Log) append(e Entry) (Entry, error) {
 	if len(line) > MaxLineLen {
 		return Entry{}, fmt.Errorf("%w: entry is %d bytes encoded, more than %d", ErrInvalidEntry, len(line), MaxLineLen)
 	}
-	// One write of the whole line: with O_APPEND it lands at the end even
-	// if someone else appended, and a crash leaves at most one torn line.
+	if err := l.writeLocked(line); err != nil {
+		return Entry{}, err
+	}
+	l.advanceLocked(e, nil, len(line))
+	return e, nil
+}
+
+// writeLocked writes one whole line with one write(2) and fsyncs it. With
+// O_APPEND it lands at the end even if someone else appended, and a crash
+// leaves at most one torn line. A failure fails the log for good.
+func (l *Log) writeLocked(line []byte) error {
 	if _, err := l.f.Write(line); err != nil {
 		l.failed = fmt.Errorf("write %s: %w", l.path, err)
-		return Entry{}, fmt.Errorf("audit: %w: %w", ErrFailed, l.failed)
+		return fmt.Errorf("audit: %w: %w", ErrFailed, l.failed)
 	}
 	if err := l.f.Sync(); err != nil {
 		l.failed = fmt.Errorf("fsync %s: %w", l.path, err)
-		return Entry{}, fmt.Errorf("audit: %w: %w", ErrFailed, l.failed)
+		return fmt.Errorf("audit: %w: %w", ErrFailed, l.failed)
 	}
+	return nil
+}
+
+// advanceLocked moves the head to e, an entry of n bytes just written to
+// the current segment; c is the checkpoint e carries, if it is one.
+func (l *Log) advanceLocked(e Entry, c *Checkpoint, n int) {
 	l.seq, l.hash, l.last = e.Seq, e.Hash, e.Time
-	return e, nil
+	l.segSize += int64(n)
+	if l.segFirstSeq == 0 {
+		l.segFirstSeq, l.segStart = e.Seq, e.Time
+	}
+	if c != nil {
+		l.ckpt, l.ckptSeq, l.unsealedSince = c, e.Seq, time.Time{}
+	} else if l.unsealedSince.IsZero() {
+		l.unsealedSince = time.Now()
+	}
 }
 
 // Head returns the sequence number and hash of the last entry: 0 and
@@ -294,23 +398,341 @@ func (l *Log) Head() (seq uint64, hash string) {
 	return l.seq, l.hash
 }
 
-// Close closes the segment and releases the directory lock. Appends after
-// Close return ErrClosed; closing twice is a no-op.
-func (l *Log) Close() error {
+// SetCheckpointer makes signer the log's checkpoint key, and origin the
+// name its checkpoints give the log (1 to 255 printable ASCII characters
+// without spaces, e.g. the data room's host name). The key must be RSA
+// (2048 to 8192 bits; it signs RSASSA-PKCS1-v1_5 with SHA-256) or ECDSA on
+// P-256 (SHA-256, ASN.1 signature); in production it is a non-extractable
+// HSM key (crypto11). Calling it again replaces the key, e.g. after a key
+// ceremony; verifiers then need both public keys.
+//
+// From then on Checkpoint works, SetPolicy can automate it, and Close
+// writes a last checkpoint. SetCheckpointer itself writes nothing.
+func (l *Log) SetCheckpointer(signer crypto.Signer, origin string) error {
+	if signer == nil {
+		return fmt.Errorf("%w: nil signer", ErrUnsupportedKey)
+	}
+	if !validOrigin(origin) || ContainsPAN(origin) {
+		return fmt.Errorf("audit: checkpoint origin must be 1 to %d printable ASCII characters without spaces", maxOriginLen)
+	}
+	pub := signer.Public()
+	id, err := KeyID(pub)
+	if err != nil {
+		return fmt.Errorf("audit: checkpoint key: %w", err)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.closed || l.closing {
+		return ErrClosed
+	}
+	l.signer, l.pub, l.keyID, l.origin = signer, pub, id, origin
+	return nil
+}
+
+// Checkpoint appends a checkpoint over the whole log now, signed by the
+// key of SetCheckpointer, and returns it. Like any entry it is on disk when
+// Checkpoint returns; a failed write fails the log (ErrFailed). A failed
+// signature writes nothing and leaves the log usable.
+func (l *Log) Checkpoint() (Checkpoint, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.checkpointLocked()
+}
+
+func (l *Log) checkpointLocked() (Checkpoint, error) {
+	if err := l.usableLocked(); err != nil {
+		return Checkpoint{}, err
+	}
+	c, e, line, err := l.signLocked()
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if err := l.writeLocked(line); err != nil {
+		return Checkpoint{}, err
+	}
+	l.advanceLocked(e, &c, len(line))
+	return c, nil
+}
+
+// signLocked makes the checkpoint entry over the current head, without
+// writing it. Signing happens under the lock: no entry may come between
+// the head it covers and the checkpoint entry.
+func (l *Log) signLocked() (Checkpoint, Entry, []byte, error) {
+	if l.signer == nil {
+		return Checkpoint{}, Entry{}, nil, ErrNoCheckpointer
+	}
+	c := Checkpoint{Origin: l.origin, Seq: l.seq, Head: l.hash, Time: l.nextTimeLocked(), KeyID: l.keyID}
+	sig, err := sign(l.signer, l.pub, c.signedText())
+	if err != nil {
+		return Checkpoint{}, Entry{}, nil, err
+	}
+	c.Signature = sig
+	e := checkpointEntry(c)
+	line := seal(&e)
+	return c, e, line, nil
+}
+
+// LatestCheckpoint returns the last checkpoint in the log, and false when
+// it has none.
+func (l *Log) LatestCheckpoint() (Checkpoint, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ckpt == nil {
+		return Checkpoint{}, false
+	}
+	return *l.ckpt, true
+}
+
+// CheckpointPolicy says when the log writes checkpoints and starts new
+// segments by itself. Zero fields are off. See DefaultPolicy.
+type CheckpointPolicy struct {
+	// Every: checkpoint once this many entries follow the last checkpoint.
+	Every uint64
+	// Interval: checkpoint when an entry has waited this long for one.
+	// An idle log writes none.
+	Interval time.Duration
+	// MaxSegmentSize: start a new segment once the current one holds at
+	// least this many bytes.
+	MaxSegmentSize int64
+	// MaxSegmentAge: start a new segment once the current one's first
+	// entry is this old (and it holds more than that entry). Prune
+	// removes whole segments, so this is the grain of retention.
+	MaxSegmentAge time.Duration
+	// OnError, if set, gets the errors of automatic checkpoints and
+	// rotations (an HSM that does not sign, a full disk). The log goes on
+	// and tries again after Every more entries or on the next tick; a
+	// failed write fails the log as usual (ErrFailed). It is called
+	// without the log's lock held, but must not block for long.
+	OnError func(error)
+}
+
+// DefaultPolicy is what the daemon should use unless configured otherwise:
+// a checkpoint at least every 256 entries and at most a minute after any
+// entry, and a new segment every 7 days or 64 MiB.
+func DefaultPolicy() CheckpointPolicy {
+	return CheckpointPolicy{Every: 256, Interval: time.Minute, MaxSegmentSize: 64 << 20, MaxSegmentAge: 7 * 24 * time.Hour}
+}
+
+// SetPolicy makes the log write checkpoints and start new segments by
+// itself from now on (replacing an earlier policy). It needs a signer
+// (SetCheckpointer) unless p is zero. With Interval or MaxSegmentAge, a
+// goroutine wakes up now and then; Close stops it.
+func (l *Log) SetPolicy(p CheckpointPolicy) error {
+	if p.Interval < 0 || p.MaxSegmentAge < 0 || p.MaxSegmentSize < 0 {
+		return errors.New("audit: checkpoint policy: negative limit")
+	}
+	l.mu.Lock()
+	if l.closed || l.closing {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	if l.signer == nil && (p.Every > 0 || p.Interval > 0 || p.MaxSegmentSize > 0 || p.MaxSegmentAge > 0) {
+		l.mu.Unlock()
+		return fmt.Errorf("audit: checkpoint policy: %w", ErrNoCheckpointer)
+	}
+	old := l.stop
+	l.stop = nil
+	l.policy = p
+	l.retryAt = 0
+	l.mu.Unlock()
+	if old != nil {
+		close(old)
+		l.ticker.Wait()
+	}
+
+	period := time.Duration(0)
+	for _, d := range []time.Duration{p.Interval, p.MaxSegmentAge} {
+		if d > 0 && (period == 0 || d < period) {
+			period = d
+		}
+	}
+	if period == 0 {
 		return nil
 	}
+	period = min(max(period/4, 10*time.Millisecond), time.Minute)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.closing {
+		return ErrClosed
+	}
+	stop := make(chan struct{})
+	l.stop = stop
+	l.ticker.Add(1)
+	go l.tick(stop, period)
+	return nil
+}
+
+// tick does the policy's timed work until stop is closed.
+func (l *Log) tick(stop chan struct{}, period time.Duration) {
+	defer l.ticker.Done()
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		err := l.autoLocked(true)
+		onError := l.policy.OnError
+		l.mu.Unlock()
+		if err != nil && onError != nil {
+			onError(err)
+		}
+	}
+}
+
+// autoLocked writes the checkpoint or starts the segment the policy asks
+// for now; timed says whether the timer is asking (else an Append).
+func (l *Log) autoLocked(timed bool) error {
+	p := l.policy
+	if l.signer == nil || l.usableLocked() != nil || l.seq < l.retryAt {
+		return nil
+	}
+	var err error
+	switch {
+	case l.seq > l.segFirstSeq && l.segFirstSeq > 0 &&
+		((p.MaxSegmentSize > 0 && l.segSize >= p.MaxSegmentSize) ||
+			(p.MaxSegmentAge > 0 && l.nextTimeLocked().Sub(l.segStart) >= p.MaxSegmentAge)):
+		err = l.rotateLocked()
+	case p.Every > 0 && l.seq-l.ckptSeq >= p.Every:
+		_, err = l.checkpointLocked()
+	case timed && p.Interval > 0 && !l.unsealedSince.IsZero() && time.Since(l.unsealedSince) >= p.Interval:
+		_, err = l.checkpointLocked()
+	}
+	if err != nil {
+		if !timed {
+			l.retryAt = l.seq + max(p.Every, 1)
+		}
+		return err
+	}
+	l.retryAt = 0
+	return nil
+}
+
+// rotateLocked closes the current segment with a checkpoint (unless its
+// last entry is one) and starts the next one with a checkpoint over that.
+// The new segment appears whole: its first line is written to a temporary
+// file, fsynced, and linked into place, so that no segment after the first
+// ever lacks its opening checkpoint, even after a crash.
+func (l *Log) rotateLocked() error {
+	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	if l.seq == 0 {
+		return nil
+	}
+	if l.seq != l.ckptSeq {
+		if _, err := l.checkpointLocked(); err != nil {
+			return err
+		}
+	}
+	c, e, line, err := l.signLocked()
+	if err != nil {
+		return err
+	}
+	next := l.segNum + 1
+	path := filepath.Join(l.dir, segmentName(next))
+	tmp := path + ".new"
+	if err := writeNewFile(tmp, line); err != nil {
+		return err
+	}
+	// link(2) rather than rename(2): it refuses to replace a file that is
+	// already there.
+	err = os.Link(tmp, path)
+	os.Remove(tmp)
+	if err != nil {
+		return fmt.Errorf("audit: start segment %s: %w", path, err)
+	}
+	// From here on the new segment may exist: failures are for good.
+	if err := syncDir(l.dir); err != nil {
+		l.failed = err
+		return fmt.Errorf("audit: %w: %w", ErrFailed, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		l.failed = err
+		return fmt.Errorf("audit: %w: %w", ErrFailed, err)
+	}
+	l.f.Close()
+	l.f, l.path, l.segNum, l.segSize, l.segFirstSeq = f, path, next, 0, 0
+	l.advanceLocked(e, &c, len(line))
+	return nil
+}
+
+// writeNewFile writes b to a new file at path (replacing a stale one) and
+// fsyncs it.
+func writeNewFile(path string, b []byte) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("audit: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("audit: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// Close writes a last checkpoint if a signer is set and entries follow the
+// last checkpoint, then closes the segment and releases the directory lock.
+// Close the log before the HSM that holds the signer. Appends after Close
+// return ErrClosed; closing twice is a no-op. The log is closed even when
+// the checkpoint fails; the error says so.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed || l.closing {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closing = true
+	stop := l.stop
+	l.stop = nil
+	l.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		l.ticker.Wait()
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var errs []error
+	if l.signer != nil && l.failed == nil && l.f != nil && l.seq > l.ckptSeq {
+		if _, err := l.checkpointLocked(); err != nil {
+			errs = append(errs, fmt.Errorf("audit: last checkpoint: %w", err))
+		}
+	}
 	l.closed = true
+	if err := l.closeFiles(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// closeFiles closes the segment and the lock file (which releases the
+// flock).
+func (l *Log) closeFiles() error {
 	var err error
 	if l.f != nil {
 		if cerr := l.f.Close(); cerr != nil && l.failed == nil {
 			err = fmt.Errorf("audit: close %s: %w", l.path, cerr)
 		}
+		l.f = nil
 	}
 	if l.lock != nil {
-		l.lock.Close() // closing the file releases the flock
+		l.lock.Close()
+		l.lock = nil
 	}
 	return err
 }

@@ -43,7 +43,7 @@ func TestRoundTrip(t *testing.T) {
 
 	rep, err := Verify(dir)
 	require.NoError(t, err)
-	assert.Equal(t, Report{Entries: 5, Head: written[4].Hash, Files: []string{filepath.Join(dir, segmentName(1))}}, rep)
+	assert.Equal(t, Report{Entries: 5, First: 1, Last: 5, Head: written[4].Hash, Files: []string{filepath.Join(dir, segmentName(1))}, Unsealed: 5}, rep)
 
 	// What is on disk decodes back to exactly what Append returned.
 	lines := readLines(t, rep.Files[0])
@@ -55,7 +55,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	// Reopening continues the chain.
-	l2, err := open(dir, testClock(time.Second))
+	l2, err := open(dir, testClock(time.Second), nil)
 	require.NoError(t, err)
 	defer l2.Close()
 	seq, head = l2.Head()
@@ -344,7 +344,7 @@ func TestTornTailRepair(t *testing.T) {
 			assert.Equal(t, uint64(4), rep.Entries, "the complete entries are reported")
 			assert.Equal(t, entries[3].Hash, rep.Head)
 
-			l, err := open(dir, testClock(time.Second))
+			l, err := open(dir, testClock(time.Second), nil)
 			require.NoError(t, err)
 			require.NoError(t, l.Close())
 
@@ -465,16 +465,23 @@ func TestClockBackwardsKeepsOrder(t *testing.T) {
 }
 
 func TestVerifySegments(t *testing.T) {
-	// Segments chain into each other: the log is the concatenation.
-	dir, seg, _ := writeLog(t, 5)
-	lines := readLines(t, seg)
-	require.NoError(t, os.WriteFile(seg, join(lines[:3]), 0o600))
-	seg2 := filepath.Join(dir, segmentName(2))
-	require.NoError(t, os.WriteFile(seg2, join(lines[3:]), 0o600))
+	// Segments chain into each other: the log is the concatenation, and
+	// each segment after the first begins with a checkpoint over the
+	// checkpoint that ends the one before.
+	b := newChain(t, testRSAKey(t))
+	for i := 1; i <= 3; i++ {
+		b.add(sampleEntry(i))
+	}
+	b.rotate()
+	b.add(sampleEntry(4))
+	dir := filepath.Join(t.TempDir(), "audit")
+	b.writeTo(t, dir)
+	seg, seg2 := filepath.Join(dir, segmentName(1)), filepath.Join(dir, segmentName(2))
 	rep, err := Verify(dir)
 	require.NoError(t, err)
-	assert.Equal(t, uint64(5), rep.Entries)
+	assert.Equal(t, uint64(6), rep.Entries)
 	assert.Equal(t, []string{seg, seg2}, rep.Files)
+	assert.Equal(t, 2, rep.Checkpoints)
 
 	// Open appends to the last segment.
 	l, err := Open(dir)
