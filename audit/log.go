@@ -159,10 +159,24 @@ func (l *Log) load(keys keySet) error {
 		return fmt.Errorf("audit: %w", err)
 	}
 	l.f = f
+	removeStaleNew(l.dir)
 	if st.torn != nil {
 		return l.repair(f, st.torn)
 	}
 	return nil
+}
+
+// removeStaleNew removes the temporary files a crash during a rotation may
+// have left (audit-NNNNNN.jsonl.new): never part of the log, at most a
+// second name of a segment that did get linked into place.
+func removeStaleNew(dir string) {
+	stale, _ := filepath.Glob(filepath.Join(dir, segPrefix+"*"+segSuffix+".new"))
+	for _, p := range stale {
+		os.Remove(p)
+	}
+	if len(stale) > 0 {
+		syncDir(dir)
+	}
 }
 
 // makeDir creates dir with mode 0700 if it is missing, and then syncs its
