@@ -235,13 +235,13 @@ func TestTamperAfterLastCheckpoint(t *testing.T) {
 	s := newSealedLog(t)
 	L := s.lines
 	cases := map[string][][]byte{
-		"edit e13":           func() [][]byte { m := append([][]byte(nil), L...); m[12] = flipInValue(t, L[12], "actor"); return m }(),
-		"delete e13":         append(append([][]byte(nil), L[:12]...), L[13]),
-		"swap e12 and e13":   append(append(append([][]byte(nil), L[:11]...), L[12], L[11]), L[13]),
-		"duplicate e13":      append(append([][]byte(nil), L[:13]...), L[12], L[13]),
-		"insert before e14":  append(append([][]byte(nil), L[:13]...), L[2], L[13]),
-		"truncate after c11": L[:11],
-		"truncate after e13": L[:13],
+		"edit e13":                          func() [][]byte { m := append([][]byte(nil), L...); m[12] = flipInValue(t, L[12], "actor"); return m }(),
+		"delete e13":                        append(append([][]byte(nil), L[:12]...), L[13]),
+		"swap e12 and e13":                  append(append(append([][]byte(nil), L[:11]...), L[12], L[11]), L[13]),
+		"duplicate e13":                     append(append([][]byte(nil), L[:13]...), L[12], L[13]),
+		"insert before e14":                 append(append([][]byte(nil), L[:13]...), L[2], L[13]),
+		"truncate after c11":                L[:11],
+		"truncate after e13":                L[:13],
 		"truncate before c11 (it goes too)": L[:10],
 	}
 	for name, log := range cases {
