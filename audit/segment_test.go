@@ -342,6 +342,49 @@ func TestOpenFast(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, l.Close())
 	})
+	t.Run("old checkpoint replayed at the end", func(t *testing.T) {
+		for name, extra := range map[string][]int{"checkpoint": {22}, "covered entry and checkpoint": {21, 22}} {
+			t.Run(name, func(t *testing.T) {
+				dir, lines := build(ckptHooks{})
+				mod := append([][]byte(nil), lines...)
+				for _, i := range extra {
+					mod = append(mod, lines[i-1])
+				}
+				require.NoError(t, os.WriteFile(seg(dir), join(mod), 0o600))
+				_, err := Open(dir, pub)
+				requireBroken(t, err, ErrTampered, 28)
+			})
+		}
+	})
+	t.Run("segment anchors", func(t *testing.T) {
+		b := newChain(t, key)
+		b.add(sampleEntry(1))
+		b.add(sampleEntry(2))
+		b.rotate()
+		b.add(sampleEntry(3))
+		b.rotate()
+		b.add(sampleEntry(4))
+		dir := filepath.Join(t.TempDir(), "audit")
+		b.writeTo(t, dir)
+		// A change in place in segment 1 is not read by the fast start,
+		// which anchors at the first line of segment 3.
+		lines := b.segs[0]
+		mod := append([][]byte(nil), lines...)
+		mod[1] = flipInValue(t, lines[1], "actor")
+		require.NoError(t, os.WriteFile(filepath.Join(dir, segmentName(1)), join(mod), 0o600))
+		l, err := Open(dir, pub)
+		require.NoError(t, err)
+		require.NoError(t, l.Close())
+		_, err = Open(dir)
+		require.ErrorIs(t, err, ErrTampered)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, segmentName(1)), join(lines), 0o600))
+
+		// A new last segment made of an old opening checkpoint does not
+		// follow the segment before it.
+		require.NoError(t, os.WriteFile(filepath.Join(dir, segmentName(4)), b.segs[1][0], 0o600))
+		_, err = Open(dir, pub)
+		require.ErrorIs(t, err, ErrTampered)
+	})
 	t.Run("segment gap", func(t *testing.T) {
 		b := newChain(t, key)
 		b.add(sampleEntry(1))

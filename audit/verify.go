@@ -474,7 +474,14 @@ func (st *chainState) report() Report {
 // openFast is Open's quick start: it trusts the last checkpoint of the last
 // segment when one of keys signed it, and checks only the entries from there
 // on. It reports ok=false when that is not possible (no such checkpoint, or
-// one that does not verify), and the caller scans the whole log instead.
+// one that does not verify or is not where its seq says), and the caller
+// scans the whole log instead.
+//
+// The checkpoint must sit where it belongs: its line number fits its seq
+// (counted from the segment's first entry), and the line before it (the
+// last line of the segment before, for a segment's first line) is the entry
+// it covers, with the signed seq and hash. A copy of an old checkpoint
+// appended to the log therefore does not make Open continue from it.
 func openFast(dir string, keys keySet) (st *chainState, ok bool, err error) {
 	segs, err := listSegments(dir)
 	if err != nil {
@@ -487,11 +494,11 @@ func openFast(dir string, keys keySet) (st *chainState, ok bool, err error) {
 	}
 	n := segs[len(segs)-1]
 	path := filepath.Join(dir, segmentName(n))
-	off, lineNo, line, err := lastCheckpointLine(path)
-	if err != nil || line == nil {
+	ck, err := lastCheckpointLine(path)
+	if err != nil || ck.line == nil {
 		return nil, false, err
 	}
-	e, reason := parseLine(line)
+	e, reason := parseLine(ck.line)
 	if reason != "" {
 		return nil, false, nil
 	}
@@ -499,50 +506,89 @@ func openFast(dir string, keys keySet) (st *chainState, ok bool, err error) {
 	if reason != "" || keys.verify(&c) != "" {
 		return nil, false, nil
 	}
+	first := e
+	if ck.lineNo > 1 {
+		l, err := firstLine(path)
+		if err != nil {
+			return nil, false, nil
+		}
+		if first, reason = parseLine(l); reason != "" {
+			return nil, false, nil
+		}
+	}
+	if first.Seq+uint64(ck.lineNo-1) != e.Seq {
+		return nil, false, nil
+	}
+	covered := ck.prev
+	switch {
+	case ck.lineNo == 1 && n == segs[0] && n == 1:
+		// The log's first entry: a checkpoint of the empty log.
+		if c.Seq != 0 || c.Head != GenesisHash {
+			return nil, false, nil
+		}
+	case ck.lineNo == 1 && n == segs[0]:
+		// The first segment kept after pruning: nothing before it.
+	case ck.lineNo == 1:
+		last, err := lastCheckpointLine(filepath.Join(dir, segmentName(n-1)))
+		if err != nil {
+			return nil, false, err
+		}
+		covered = last.last
+	}
+	if ck.lineNo > 1 || n != segs[0] {
+		ce, reason := parseLine(covered)
+		if reason != "" || ce.Seq != c.Seq || ce.Hash != c.Head {
+			return nil, false, nil
+		}
+	}
+
 	st = &chainState{keys: keys, anchor: true, hash: GenesisHash}
-	if err := scanFile(path, st, segPos{num: n, last: true, startCkpt: true, off: off, line: lineNo - 1}); err != nil {
+	if err := scanFile(path, st, segPos{num: n, last: true, startCkpt: true, off: ck.off, line: ck.lineNo - 1}); err != nil {
 		return nil, true, err
 	}
-	if off > 0 {
-		// The age of the segment counts from its first entry.
-		first, err := firstLine(path)
-		if err != nil {
-			return nil, true, err
-		}
-		fe, reason := parseLine(first)
-		if reason != "" {
-			return nil, true, &VerifyError{File: path, Line: 1, Seq: fe.Seq, Reason: reason, Err: ErrTampered}
-		}
-		st.segFirstSeq, st.segFirstTime = fe.Seq, fe.Time
-	}
+	// The age of the segment counts from its first entry.
+	st.segFirstSeq, st.segFirstTime = first.Seq, first.Time
 	return st, true, nil
 }
 
-// lastCheckpointLine returns the last complete line of the segment at path
-// that starts like a checkpoint entry (without its newline), its offset and
-// its 1-based line number; line is nil when there is none. Reading a
-// segment this way costs no hashing: it only looks at line starts.
-func lastCheckpointLine(path string) (off int64, lineNo int, line []byte, err error) {
+// segmentLines is what lastCheckpointLine finds in a segment.
+type segmentLines struct {
+	off    int64  // offset of the last checkpoint line
+	lineNo int    // its 1-based line number
+	line   []byte // the last line that starts like a checkpoint entry; nil if none
+	prev   []byte // the line before it
+	last   []byte // the last complete line of the segment
+}
+
+// lastCheckpointLine reads the segment at path and returns its last
+// complete line that starts like a checkpoint entry, where it is, and the
+// line before it (lines without their newline). Reading a segment this way
+// costs no hashing: it only looks at line starts.
+func lastCheckpointLine(path string) (segmentLines, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, 0, nil, fmt.Errorf("audit: %w", err)
+		return segmentLines{}, fmt.Errorf("audit: %w", err)
 	}
 	defer f.Close()
 	br := bufio.NewReaderSize(f, MaxLineLen)
+	var r segmentLines
 	var pos int64
 	n := 0
 	for {
 		l, err := br.ReadSlice('\n')
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, bufio.ErrBufferFull) {
-				return off, lineNo, line, nil
+				return r, nil
 			}
-			return 0, 0, nil, fmt.Errorf("audit: read %s: %w", path, err)
+			return segmentLines{}, fmt.Errorf("audit: read %s: %w", path, err)
 		}
 		n++
 		if isCheckpointLine(l) {
-			off, lineNo, line = pos, n, append(line[:0], l[:len(l)-1]...)
+			r.off, r.lineNo = pos, n
+			r.line = append(r.line[:0], l[:len(l)-1]...)
+			r.prev = append(r.prev[:0], r.last...)
 		}
+		r.last = append(r.last[:0], l[:len(l)-1]...)
 		pos += int64(len(l))
 	}
 }
@@ -577,14 +623,15 @@ func LatestCheckpoint(dir string) (Checkpoint, error) {
 	}
 	for i := len(segs) - 1; i >= 0; i-- {
 		path := filepath.Join(dir, segmentName(segs[i]))
-		_, lineNo, line, err := lastCheckpointLine(path)
+		ck, err := lastCheckpointLine(path)
 		if err != nil {
 			return Checkpoint{}, err
 		}
-		if line == nil {
+		if ck.line == nil {
 			continue
 		}
-		e, reason := parseLine(line)
+		lineNo := ck.lineNo
+		e, reason := parseLine(ck.line)
 		var c Checkpoint
 		if reason == "" {
 			c, reason = checkpointOf(&e)
