@@ -32,7 +32,7 @@ func (s *Service) AddUser(c Caller, name, role string, initial []byte) (Outcome,
 	if _, err := s.Store.Person(name); err == nil {
 		return Outcome{}, s.refuse(e, fmt.Errorf("%w: user %q exists", ErrBadInput, name))
 	}
-	h, err := people.HashPassphrase(initial)
+	h, err := people.HashPassphraseWith(initial, s.kdf())
 	if err != nil {
 		return Outcome{}, err
 	}

@@ -69,6 +69,11 @@ type Service struct {
 	dropAddr    string
 }
 
+// kdf is the configured cost of new passphrase hashes.
+func (s *Service) kdf() people.KDF {
+	return people.KDF{MemoryKiB: s.Cfg.Auth.KDFMemoryKiB, Time: s.Cfg.Auth.KDFTime}
+}
+
 func (s *Service) now() time.Time {
 	if s.Now != nil {
 		return s.Now().UTC()
@@ -173,7 +178,7 @@ func (s *Service) ChangePassphrase(c Caller, newPass []byte) error {
 	if err := people.CheckPassphrase(c.Name, newPass); err != nil {
 		return s.refuse(e, err)
 	}
-	h, err := people.HashPassphrase(newPass)
+	h, err := people.HashPassphraseWith(newPass, s.kdf())
 	if err != nil {
 		return err
 	}

@@ -69,12 +69,11 @@ func (is *issuer) put(data []byte, name string) (string, error) {
 func (is *issuer) sftp(batch string) (string, error) {
 	w := is.w
 	host, port, _ := strings.Cut(w.drop, ":")
+	// The drop's port changes when the daemon restarts: pin its key for this one.
 	kh := filepath.Join(w.dir, "known_hosts")
-	if _, err := os.Stat(kh); err != nil {
-		pub, err := exec.Command("ssh-keygen", "-y", "-f", filepath.Join(w.home, "keys", "drop-host-ed25519")).Output()
-		require.NoError(w.t, err)
-		require.NoError(w.t, os.WriteFile(kh, []byte(fmt.Sprintf("[%s]:%s %s", host, port, pub)), 0o600))
-	}
+	pub, err := exec.Command("ssh-keygen", "-y", "-f", filepath.Join(w.home, "keys", "drop-host-ed25519")).Output()
+	require.NoError(w.t, err)
+	require.NoError(w.t, os.WriteFile(kh, []byte(fmt.Sprintf("[%s]:%s %s", host, port, pub)), 0o600))
 	bf := filepath.Join(w.dir, "batch-"+is.name)
 	require.NoError(w.t, os.WriteFile(bf, []byte(batch), 0o600))
 	cmd := exec.Command("sftp", "-F", "/dev/null", "-b", bf, "-P", port, "-i", is.sshKey,
@@ -83,6 +82,6 @@ func (is *issuer) sftp(batch string) (string, error) {
 	cmd.Env = w.env()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	err = cmd.Run()
 	return out.String(), err
 }

@@ -93,6 +93,10 @@ type Drop struct {
 type Auth struct {
 	MaxFailures int      `toml:"max_failures"`
 	Lockout     Duration `toml:"lockout"`
+	// Argon2id cost of new passphrase hashes. Each hash keeps its own cost,
+	// so raising these never locks anyone out.
+	KDFMemoryKiB uint32 `toml:"kdf_memory_kib"`
+	KDFTime      uint32 `toml:"kdf_time"`
 }
 
 // Requests is the rule for dual-control requests.
@@ -112,7 +116,7 @@ func Default() Config {
 	return Config{
 		HSM:      HSM{PrimaryKey: "dataprep-primary", EncryptKey: "dataprep-encrypt"},
 		Drop:     Drop{Listen: "127.0.0.1:2222", MaxFileSize: 4 << 30},
-		Auth:     Auth{MaxFailures: 5, Lockout: Duration{30 * time.Minute}},
+		Auth:     Auth{MaxFailures: 5, Lockout: Duration{30 * time.Minute}, KDFMemoryKiB: 64 * 1024, KDFTime: 3},
 		Requests: Requests{Expiry: Duration{30 * time.Minute}},
 		Limits:   Limits{MaxPlaintext: 16 << 30},
 	}
@@ -154,6 +158,9 @@ func (c Config) Check() error {
 	}
 	if c.Auth.MaxFailures < 1 || c.Auth.MaxFailures > 10 {
 		return bad("[auth] max_failures must be 1..10 (PCI DSS 8.3.4)")
+	}
+	if c.Auth.KDFMemoryKiB < 8*1024 || c.Auth.KDFMemoryKiB > 4*1024*1024 || c.Auth.KDFTime < 1 || c.Auth.KDFTime > 20 {
+		return bad("[auth] kdf_memory_kib must be 8192..4194304 and kdf_time 1..20")
 	}
 	if c.Auth.Lockout.Duration < time.Minute {
 		return bad("[auth] lockout must be at least 1m")

@@ -94,14 +94,26 @@ const (
 	argonKeyLen  = 32
 )
 
-// HashPassphrase returns a PHC-style argon2id string.
-func HashPassphrase(p []byte) (string, error) {
+// KDF is the cost of new passphrase hashes (memory in KiB, passes).
+type KDF struct{ MemoryKiB, Time uint32 }
+
+// DefaultKDF is argon2id at 64 MiB and 3 passes.
+var DefaultKDF = KDF{MemoryKiB: argonMemory, Time: argonTime}
+
+// HashPassphrase returns a PHC-style argon2id string at the default cost.
+func HashPassphrase(p []byte) (string, error) { return HashPassphraseWith(p, DefaultKDF) }
+
+// HashPassphraseWith hashes at cost k; the cost is stored in the string.
+func HashPassphraseWith(p []byte, k KDF) (string, error) {
+	if k.MemoryKiB == 0 || k.Time == 0 {
+		k = DefaultKDF
+	}
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("reading salt: %w", err)
 	}
-	key := argon2.IDKey(p, salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+	key := argon2.IDKey(p, salt, k.Time, k.MemoryKiB, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, k.MemoryKiB, k.Time, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
 
