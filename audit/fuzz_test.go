@@ -231,3 +231,39 @@ func FuzzParsePublicKey(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOpenFast: Open with keys either refuses a log as tampered, or opens
+// it; and a log it opened verifies afterwards, except for faults before the
+// checkpoint it started from, which the fast start does not read.
+func FuzzOpenFast(f *testing.F) {
+	for _, s := range goldenSeeds(f) {
+		f.Add(s)
+	}
+	keys := goldenKeys(f)
+	f.Fuzz(func(t *testing.T, seg []byte) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, segmentName(1))
+		if err := os.WriteFile(path, seg, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ck, err := lastCheckpointLine(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := Open(dir, keys...)
+		if err != nil {
+			if !errors.Is(err, ErrTampered) {
+				t.Fatalf("Open: %v", err)
+			}
+			return
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		_, err = VerifyWith(dir, VerifyOptions{PublicKeys: keys})
+		var ve *VerifyError
+		if err != nil && (!errors.As(err, &ve) || ve.Line >= ck.lineNo) {
+			t.Fatalf("Open left a log that does not verify after its last checkpoint (line %d): %v", ck.lineNo, err)
+		}
+	})
+}
