@@ -9,6 +9,7 @@ import (
 
 	"github.com/dataprep/dataprep/audit"
 	"github.com/dataprep/dataprep/crypto/pgp"
+	"github.com/dataprep/dataprep/formats/profile"
 	"github.com/dataprep/dataprep/pipeline/people"
 	"github.com/dataprep/dataprep/pipeline/state"
 	"github.com/dataprep/dataprep/transport/drop"
@@ -59,7 +60,9 @@ func (s *Service) doAddUser(r state.Request, approver string, bootstrap bool) (s
 
 // AddIssuer asks for (or, under bootstrap, registers) an issuer: the
 // OpenPGP key that signs its files and the SSH key it logs in with.
-func (s *Service) AddIssuer(c Caller, name string, signingKey, sshKey []byte) (Outcome, error) {
+// profileTOML, when not empty, is the issuer's input profile; otherwise the
+// embedded default (CSV as formats/testgen writes it) applies.
+func (s *Service) AddIssuer(c Caller, name string, signingKey, sshKey, profileTOML []byte) (Outcome, error) {
 	e := audit.Entry{Event: "request.create", Actor: c.Name, OSUser: c.OSUser, Issuer: name, Detail: map[string]string{"action": ActAddIssuer, "target": name}}
 	if err := drop.CheckIssuerName(name); err != nil {
 		e.Issuer, e.Detail["target"] = "", ""
@@ -76,18 +79,25 @@ func (s *Service) AddIssuer(c Caller, name string, signingKey, sshKey []byte) (O
 	if err != nil || len(bytes.TrimSpace(rest)) != 0 {
 		return Outcome{}, s.refuse(e, fmt.Errorf("%w: --ssh-key: want exactly one OpenSSH public key line (as in id_ed25519.pub)", ErrBadInput))
 	}
+	if len(profileTOML) > 0 {
+		if _, err := profile.ParseIssuer(profileTOML); err != nil {
+			return Outcome{}, s.refuse(e, fmt.Errorf("%w: --profile: %v", ErrBadInput, err))
+		}
+	}
 	fpr := pgp.Fingerprint(keys[0])
 	sshFpr := ssh.FingerprintSHA256(pub)
 	e.Detail["signing_fingerprint"], e.Detail["ssh_fingerprint"] = fpr, sshFpr
 	return s.ask(c, ActAddIssuer, name, map[string]string{
 		"signing_key": string(signingKey), "signing_fingerprint": fpr,
 		"ssh_key": strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))), "ssh_fingerprint": sshFpr,
+		"profile": string(profileTOML),
 	})
 }
 
 func (s *Service) doAddIssuer(r state.Request, approver string, bootstrap bool) (string, error) {
 	i := state.Issuer{Name: r.Target, SigningKey: r.Params["signing_key"], SigningFpr: r.Params["signing_fingerprint"],
-		SSHKey: r.Params["ssh_key"], SSHFingerprint: r.Params["ssh_fingerprint"], Created: s.now(), CreatedBy: r.Requester, ApprovedBy: approver}
+		SSHKey: r.Params["ssh_key"], SSHFingerprint: r.Params["ssh_fingerprint"], Profile: r.Params["profile"],
+		Created: s.now(), CreatedBy: r.Requester, ApprovedBy: approver}
 	e := audit.Entry{Event: "issuer.add", Outcome: "ok", Actor: r.Requester, Approver: approver, Request: r.ID, Issuer: i.Name,
 		Detail: map[string]string{"signing_fingerprint": i.SigningFpr, "ssh_fingerprint": i.SSHFingerprint}}
 	if bootstrap {

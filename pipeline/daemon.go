@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"github.com/dataprep/dataprep/crypto/pgp"
 	"github.com/dataprep/dataprep/pipeline/config"
 	"github.com/dataprep/dataprep/pipeline/failpoint"
+	"github.com/dataprep/dataprep/pipeline/records"
 	"github.com/dataprep/dataprep/pipeline/state"
 	"github.com/dataprep/dataprep/transport/drop"
 )
@@ -65,7 +67,11 @@ func OpenDaemon(h config.Home, o DaemonOptions) (*Daemon, error) {
 	if o.MetricsListen != "" {
 		cfg.Metrics.Listen = o.MetricsListen
 	}
-	al, err := audit.Open(h.Audit())
+	ckptKeys, err := checkpointKeys(h)
+	if err != nil {
+		return nil, err
+	}
+	al, err := audit.Open(h.Audit(), ckptKeys...)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w (check it with 'dataprep audit verify'; the daemon does not start on a broken log)", err)
 	}
@@ -96,6 +102,21 @@ func OpenDaemon(h config.Home, o DaemonOptions) (*Daemon, error) {
 	if err != nil {
 		return fail(fmt.Errorf("HSM key %q: %w", cfg.HSM.EncryptKey, err))
 	}
+	ckpt, err := d.hsm.FindKey(cfg.HSM.AuditKey)
+	if err != nil {
+		return fail(fmt.Errorf("HSM key %q: %w", cfg.HSM.AuditKey, err))
+	}
+	host, _ := os.Hostname()
+	if err := al.SetCheckpointer(ckpt, "dataprep@"+host); err != nil {
+		return fail(fmt.Errorf("audit checkpoints: %w", err))
+	}
+	pol := audit.DefaultPolicy()
+	pol.Every, pol.Interval = cfg.Audit.CheckpointEvery, cfg.Audit.CheckpointInterval.Duration
+	pol.MaxSegmentSize, pol.MaxSegmentAge = cfg.Audit.SegmentMaxBytes, cfg.Audit.SegmentMaxAge.Duration
+	pol.OnError = func(err error) { o.Log.Error().Err(err).Msg("audit checkpoint failed; retrying") }
+	if err := al.SetPolicy(pol); err != nil {
+		return fail(fmt.Errorf("audit policy: %w", err))
+	}
 	cert, err := os.ReadFile(h.Cert())
 	if err != nil {
 		return fail(fmt.Errorf("data room certificate: %w", err))
@@ -108,6 +129,10 @@ func OpenDaemon(h config.Home, o DaemonOptions) (*Daemon, error) {
 	if err := d.Svc.record(audit.Entry{Event: "daemon.start", Outcome: "ok", Detail: map[string]string{
 		"drop_listen": cfg.Drop.Listen, "key": pgp.Fingerprint(ent), "hsm_token": cfg.HSM.TokenLabel}}); err != nil {
 		return fail(err)
+	}
+	// Seal what the previous run left unsealed, and prove the key signs.
+	if _, err := al.Checkpoint(); err != nil {
+		return fail(fmt.Errorf("audit checkpoint at start: %w", err))
 	}
 	if fp := failpoint.Armed(); fp != "" {
 		o.Log.Warn().Str("failpoint", fp).Msg("DATAPREP_FAILPOINT is set: this daemon will kill itself there (crash tests only)")
@@ -159,6 +184,7 @@ func (d *Daemon) Serve(ctx context.Context, serveControl func(net.Listener) erro
 		w := &drop.Watcher{Dirs: s.watchDirs(), Arrived: s.Arrived, Log: s.Log.With().Str("component", "watch").Logger()}
 		go func() { errc <- w.Run(ctx) }()
 	}
+	go s.pruneLoop(ctx)
 	s.scanIncoming()
 	s.Log.Info().Str("drop", d.dropL.Addr().String()).Str("socket", d.home.Socket()).Msg("dataprep daemon serving")
 
@@ -184,13 +210,34 @@ func (d *Daemon) DropAddr() string {
 	return d.dropL.Addr().String()
 }
 
-// Close audits the stop and releases the HSM, the store and the log.
+// Close audits the stop and releases the log, the store and the HSM — the
+// log first, so that its closing checkpoint is signed while the HSM is open.
 func (d *Daemon) Close() error {
 	d.Svc.record(audit.Entry{Event: "daemon.stop", Outcome: "ok"})
-	d.hsm.Close()
+	err := d.Svc.Audit.Close()
 	d.Svc.Store.Close()
-	return d.Svc.Audit.Close()
+	d.hsm.Close()
+	return err
 }
+
+// checkpointKeys are the public keys whose checkpoints the log trusts.
+func checkpointKeys(h config.Home) ([]crypto.PublicKey, error) {
+	raw, err := os.ReadFile(h.CheckpointKey())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	k, err := audit.ParsePublicKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", h.CheckpointKey(), err)
+	}
+	return []crypto.PublicKey{k}, nil
+}
+
+// CheckpointKeys is checkpointKeys for the CLI's offline verify.
+func CheckpointKeys(h config.Home) ([]crypto.PublicKey, error) { return checkpointKeys(h) }
 
 // listenSocket opens the control socket, replacing a stale one left by a
 // crash but never one a live daemon answers on.
@@ -271,4 +318,28 @@ func (s *Service) watchDirs() map[string]string {
 		}
 	}
 	return out
+}
+
+// pruneLoop removes, once a day, closed audit segments whose every entry is
+// past its retention (failures 3 months, destructions 18, the rest 24 by
+// default). The log stays verifiable: the first kept segment starts from a
+// signed checkpoint, and the prune itself is an audit entry.
+func (s *Service) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		now := time.Now().UTC()
+		horizon := records.Retention(records.KindFailure, s.Cfg.Retention) // the shortest: nothing younger goes
+		res, err := s.Audit.Prune(now.Add(-horizon), func(e audit.Entry) bool { return records.Keep(e, now, s.Cfg.Retention) })
+		if err != nil {
+			s.Log.Error().Err(err).Msg("audit retention: prune failed")
+		} else if len(res.Removed) > 0 {
+			s.Log.Info().Strs("segments", res.Removed).Msg("audit retention: pruned")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -93,6 +93,22 @@ func Init(h config.Home, o InitOptions) (fpr string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("generating the encryption key in the HSM: %w", err)
 	}
+	ckpt, err := tok.GenerateRSAFor(cfg.HSM.AuditKey, 3072, hsm.UsageSign)
+	if err != nil {
+		return "", fmt.Errorf("generating the audit checkpoint key in the HSM: %w", err)
+	}
+	pem, err := audit.MarshalPublicKey(ckpt.Public())
+	if err != nil {
+		return "", err
+	}
+	if err := config.WriteFileAtomic(h.CheckpointKey(), pem, 0o644); err != nil {
+		return "", err
+	}
+	ckptID, _ := audit.KeyID(ckpt.Public())
+	if err := rec(audit.Entry{Event: "key.generate", Outcome: "ok", Detail: map[string]string{
+		"key_id": ckptID, "label": cfg.HSM.AuditKey, "algorithm": "RSA-3072", "extractable": "false", "usage": "sign audit checkpoints only"}}); err != nil {
+		return "", err
+	}
 	uid := o.UID
 	if uid == "" {
 		host, _ := os.Hostname()

@@ -238,7 +238,7 @@ func passwdCmd() *cobra.Command {
 
 func issuerCmd() *cobra.Command {
 	c := &cobra.Command{Use: "issuer", Short: "Issuers (banks) and their keys"}
-	var sigFile, sshFile string
+	var sigFile, sshFile, profFile string
 	add := &cobra.Command{
 		Use:   "add NAME --signing-key FILE --ssh-key FILE",
 		Short: "Register an issuer: the OpenPGP key that signs its files and the SSH key of its drop",
@@ -259,8 +259,14 @@ to the drop as NAME with it. NAME: lower-case letters, digits, . _ -.`,
 			if err != nil {
 				return fmt.Errorf("--ssh-key: %w", err)
 			}
+			var prof []byte
+			if profFile != "" {
+				if prof, err = os.ReadFile(profFile); err != nil {
+					return fmt.Errorf("--profile: %w", err)
+				}
+			}
 			var out pipeline.Outcome
-			if err := call("issuer.add", control.IssuerAdd{Name: args[0], SigningKey: sig, SSHKey: sk}, &out); err != nil {
+			if err := call("issuer.add", control.IssuerAdd{Name: args[0], SigningKey: sig, SSHKey: sk, Profile: prof}, &out); err != nil {
 				return err
 			}
 			return printOutcome(cmd, out)
@@ -268,6 +274,7 @@ to the drop as NAME with it. NAME: lower-case letters, digits, . _ -.`,
 	}
 	add.Flags().StringVar(&sigFile, "signing-key", "", "the issuer's armored OpenPGP public key")
 	add.Flags().StringVar(&sshFile, "ssh-key", "", "the issuer's OpenSSH public key (one line)")
+	add.Flags().StringVar(&profFile, "profile", "", "the issuer's input profile (TOML; check it with 'dataprep profile check'); default: the embedded CSV profile")
 	c.AddCommand(add)
 	return c
 }
@@ -423,18 +430,61 @@ func denyCmd() *cobra.Command {
 
 func auditCmd() *cobra.Command {
 	c := &cobra.Command{Use: "audit", Short: "The tamper-evident audit log"}
-	var dir string
+	var dir, against string
+	var keyFiles []string
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Check every link of the audit log's hash chain (works with the daemon stopped, and on a copy)",
-		Long: `verify reads the audit log files directly and walks the hash chain. Exit 0: intact.
-Exit 1: the first bad entry is named. --dir checks a copy handed to an auditor.`,
+		Short: "Check the audit log's hash chain and its HSM-signed checkpoints (daemon running or not, or a copy)",
+		Long: `verify reads the audit log files directly, walks the hash chain and checks every checkpoint's
+signature with the data room's checkpoint key (keys/audit-checkpoint.pub in the home, or --key).
+Exit 0: intact. Exit 1: the first bad entry is named.
+
+Entries after the last checkpoint are only as good as the chain: keep a checkpoint elsewhere
+('dataprep audit checkpoint export') and give it to --against to prove the log was not cut
+off or rewritten after it. --dir checks a copy handed to an auditor.`,
+		Example: `  dataprep audit verify
+  dataprep audit verify --dir /media/copy/audit --key audit-checkpoint.pub --against 2026-11-01.checkpoint`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
 				dir = home().Audit()
 			}
-			rep, err := audit.Verify(dir)
+			var o audit.VerifyOptions
+			if len(keyFiles) > 0 {
+				for _, f := range keyFiles {
+					raw, err := os.ReadFile(f)
+					if err != nil {
+						return fmt.Errorf("--key: %w", err)
+					}
+					k, err := audit.ParsePublicKey(raw)
+					if err != nil {
+						return fmt.Errorf("--key %s: %w", f, err)
+					}
+					o.PublicKeys = append(o.PublicKeys, k)
+				}
+			} else {
+				keys, err := pipeline.CheckpointKeys(home())
+				if err != nil {
+					return err
+				}
+				o.PublicKeys = keys
+			}
+			o.RequireCheckpoint = len(o.PublicKeys) > 0
+			if against != "" {
+				raw, err := os.ReadFile(against)
+				if err != nil {
+					return fmt.Errorf("--against: %w", err)
+				}
+				c, err := audit.ParseCheckpoint(raw)
+				if err != nil {
+					return fmt.Errorf("--against %s: %w", against, err)
+				}
+				o.Against = &c
+			}
+			rep, err := audit.VerifyWith(dir, o)
+			if errors.Is(err, audit.ErrTruncated) {
+				return fmt.Errorf("audit log cut off or rewritten after the checkpoint in %s: %v", against, err)
+			}
 			if err != nil {
 				var ve *audit.VerifyError
 				if errors.As(err, &ve) {
@@ -446,10 +496,56 @@ Exit 1: the first bad entry is named. --dir checks a copy handed to an auditor.`
 				return printJSON(cmd.OutOrStdout(), rep)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "ok: %d entries, head %s\n", rep.Entries, rep.Head)
+			if rep.Checkpoints > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%d signed checkpoints verified; %d entries after the last one\n", rep.Checkpoints, rep.Unsealed)
+			}
+			if rep.Against {
+				fmt.Fprintf(cmd.OutOrStdout(), "the log extends the checkpoint in %s\n", against)
+			}
 			return nil
 		},
 	}
 	verify.Flags().StringVar(&dir, "dir", "", "audit directory to check (default: the home's)")
-	c.AddCommand(verify)
+	verify.Flags().StringArrayVar(&keyFiles, "key", nil, "checkpoint public key (PEM); repeatable; default: the home's keys/audit-checkpoint.pub")
+	verify.Flags().StringVar(&against, "against", "", "a checkpoint kept elsewhere that the log must extend")
+
+	var out string
+	ckpt := &cobra.Command{Use: "checkpoint", Short: "Signed checkpoints of the audit log"}
+	export := &cobra.Command{
+		Use:   "export [--out FILE]",
+		Short: "Write the latest signed checkpoint, to keep outside the data room (works with the daemon stopped)",
+		Long: `export writes the latest checkpoint: origin, entry count, chain head and time, signed by the
+HSM's checkpoint key. Keep it where the data room cannot change it (a ticket, an email to the
+issuer's auditor, WORM storage); 'audit verify --against FILE' later proves nothing before it
+was removed or rewritten. It can also be checked with openssl alone (audit/README.md).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				dir = home().Audit()
+			}
+			c, err := audit.LatestCheckpoint(dir)
+			if err != nil {
+				return err
+			}
+			keys, err := pipeline.CheckpointKeys(home())
+			if err != nil {
+				return err
+			}
+			if len(keys) > 0 {
+				if err := c.Verify(keys...); err != nil {
+					return fmt.Errorf("the latest checkpoint does not verify with the home's key: %w", err)
+				}
+			}
+			if out == "" {
+				_, err = cmd.OutOrStdout().Write(c.Marshal())
+				return err
+			}
+			return os.WriteFile(out, c.Marshal(), 0o644)
+		},
+	}
+	export.Flags().StringVar(&out, "out", "", "write to FILE instead of stdout")
+	export.Flags().StringVar(&dir, "dir", "", "audit directory (default: the home's)")
+	ckpt.AddCommand(export)
+	c.AddCommand(verify, ckpt)
 	return c
 }

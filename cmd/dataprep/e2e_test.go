@@ -164,7 +164,50 @@ func TestEndToEndFoundation(t *testing.T) {
 	out, err = w.cli("", "audit", "verify")
 	require.NoError(t, err, out)
 	require.Contains(t, out, "ok: ")
+	require.Contains(t, out, "signed checkpoints verified")
 	assertNoPAN(t, w, plain)
+	checkAuditTamperEvidence(t, w)
+}
+
+// checkAuditTamperEvidence works on copies of the daemon's log, as an
+// auditor would: a changed entry, and a tail cut off after a checkpoint kept
+// elsewhere, are both caught (invariant 10).
+func checkAuditTamperEvidence(t *testing.T, w *world) {
+	ckpt := filepath.Join(w.dir, "kept-elsewhere.checkpoint")
+	w.ok("", "audit", "checkpoint", "export", "--out", ckpt)
+	out := w.ok("", "audit", "verify", "--against", ckpt)
+	require.Contains(t, out, "extends the checkpoint")
+
+	files, _ := filepath.Glob(filepath.Join(w.home, "audit", "*.jsonl"))
+	require.NotEmpty(t, files)
+	last := files[len(files)-1]
+	raw, err := os.ReadFile(last)
+	require.NoError(t, err)
+	lines := bytes.SplitAfter(raw, []byte("\n"))
+	copyWith := func(name string, data []byte) string {
+		dir := filepath.Join(w.dir, name)
+		require.NoError(t, os.MkdirAll(dir, 0o700))
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			require.NoError(t, os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o600))
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, filepath.Base(last)), data, 0o600))
+		return dir
+	}
+	// A changed entry in the middle: "actor":"bob" becomes "actor":"eve".
+	changed := bytes.Replace(raw, []byte(`"actor":"bob"`), []byte(`"actor":"eve"`), 1)
+	require.NotEqual(t, raw, changed)
+	w.fails("", "audit log broken at", "audit", "verify", "--dir", copyWith("changed", changed))
+	// A removed entry.
+	removed := bytes.Join(append(append([][]byte{}, lines[:5]...), lines[6:]...), nil)
+	w.fails("", "audit log broken at", "audit", "verify", "--dir", copyWith("removed", removed))
+	// Two entries swapped.
+	swapped := append([][]byte{}, lines...)
+	swapped[5], swapped[6] = swapped[6], swapped[5]
+	w.fails("", "audit log broken at", "audit", "verify", "--dir", copyWith("swapped", bytes.Join(swapped, nil)))
+	// The tail cut off: caught against the checkpoint kept elsewhere.
+	cut := bytes.Join(lines[:len(lines)/2], nil)
+	w.fails("", "", "audit", "verify", "--dir", copyWith("cut", cut), "--against", ckpt)
 }
 
 // assertNoPAN fails if any test PAN from plain appears in any file under the

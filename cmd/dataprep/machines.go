@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/dataprep/dataprep/formats"
 	"github.com/dataprep/dataprep/formats/profile"
 	"github.com/dataprep/dataprep/pipeline"
 	"github.com/dataprep/dataprep/pipeline/control"
@@ -225,11 +227,9 @@ default:machine-fixed' shows an embedded default (issuer-csv, machine-fixed, mac
 			if err != nil {
 				return err
 			}
-			out, err := pipeline.CheckProfile(data)
-			if err != nil {
+			if _, err := formats.CheckProfile(cmd.OutOrStdout(), data, time.Now()); err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			fmt.Fprint(cmd.OutOrStdout(), out)
 			return nil
 		},
 	})

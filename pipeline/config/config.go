@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/dataprep/dataprep/pipeline/records"
 )
 
 // ErrBadConfig wraps every configuration problem.
@@ -26,6 +28,7 @@ func (h Home) State() string                 { return filepath.Join(h.Dir, "stat
 func (h Home) Audit() string                 { return filepath.Join(h.Dir, "audit") }
 func (h Home) HSMDev() string                { return filepath.Join(h.Dir, "hsm-dev") }
 func (h Home) Cert() string                  { return filepath.Join(h.Dir, "keys", "dataroom-cert.asc") }
+func (h Home) CheckpointKey() string         { return filepath.Join(h.Dir, "keys", "audit-checkpoint.pub") }
 func (h Home) DropRoot() string              { return filepath.Join(h.Dir, "drop") }
 func (h Home) DropHostKey() string           { return filepath.Join(h.Dir, "keys", "drop-host-ed25519") }
 func (h Home) Received() string              { return filepath.Join(h.Dir, "spool", "received") }
@@ -61,6 +64,21 @@ type Config struct {
 	Requests Requests `toml:"requests"`
 	Limits   Limits   `toml:"limits"`
 	Metrics  Metrics  `toml:"metrics"`
+	Audit    Audit    `toml:"audit"`
+	// Retention of audit entries by kind, in months (records.RetentionConfig):
+	// failures 3, destructions 18, everything else 24 by default.
+	Retention records.RetentionConfig `toml:"retention"`
+}
+
+// Audit is how the audit log seals itself.
+type Audit struct {
+	// A checkpoint signed in the HSM every CheckpointEvery entries and every
+	// CheckpointInterval, at start and at shutdown.
+	CheckpointEvery    uint64   `toml:"checkpoint_every"`
+	CheckpointInterval Duration `toml:"checkpoint_interval"`
+	// A new segment begins past either bound; old segments are pruned whole.
+	SegmentMaxBytes int64    `toml:"segment_max_bytes"`
+	SegmentMaxAge   Duration `toml:"segment_max_age"`
 }
 
 // Metrics is the Prometheus endpoint.
@@ -78,6 +96,7 @@ type HSM struct {
 	Dev         bool   `toml:"dev"`
 	PrimaryKey  string `toml:"primary_key_label"`
 	EncryptKey  string `toml:"encrypt_key_label"`
+	AuditKey    string `toml:"audit_key_label"`
 }
 
 // Drop is the issuers' way in.
@@ -114,7 +133,8 @@ type Limits struct {
 // Default is the configuration init writes, before the HSM part is filled.
 func Default() Config {
 	return Config{
-		HSM:      HSM{PrimaryKey: "dataprep-primary", EncryptKey: "dataprep-encrypt"},
+		HSM:      HSM{PrimaryKey: "dataprep-primary", EncryptKey: "dataprep-encrypt", AuditKey: "dataprep-audit-checkpoint"},
+		Audit:    Audit{CheckpointEvery: 256, CheckpointInterval: Duration{time.Minute}, SegmentMaxBytes: 64 << 20, SegmentMaxAge: Duration{7 * 24 * time.Hour}},
 		Drop:     Drop{Listen: "127.0.0.1:2222", MaxFileSize: 4 << 30},
 		Auth:     Auth{MaxFailures: 5, Lockout: Duration{30 * time.Minute}, KDFMemoryKiB: 64 * 1024, KDFTime: 3},
 		Requests: Requests{Expiry: Duration{30 * time.Minute}},
@@ -164,6 +184,12 @@ func (c Config) Check() error {
 	}
 	if c.Auth.Lockout.Duration < time.Minute {
 		return bad("[auth] lockout must be at least 1m")
+	}
+	if c.Audit.CheckpointEvery < 1 || c.Audit.CheckpointInterval.Duration < time.Second || c.Audit.SegmentMaxBytes < 1<<20 || c.Audit.SegmentMaxAge.Duration < time.Hour {
+		return bad("[audit] checkpoint_every >= 1, checkpoint_interval >= 1s, segment_max_bytes >= 1 MiB, segment_max_age >= 1h")
+	}
+	if err := c.Retention.Validate(); err != nil {
+		return bad("[retention] %v", err)
 	}
 	if c.Requests.Expiry.Duration < time.Minute || c.Requests.Expiry.Duration > 24*time.Hour {
 		return bad("[requests] expiry must be between 1m and 24h")

@@ -24,6 +24,7 @@ type (
 		Name       string `json:"name"`
 		SigningKey []byte `json:"signing_key"`
 		SSHKey     []byte `json:"ssh_key"`
+		Profile    []byte `json:"profile,omitempty"`
 	}
 	ID struct {
 		ID string `json:"id"`
@@ -77,7 +78,7 @@ var ops = map[string]op{
 		return s.AddUser(c, in.Name, in.Role, in.InitialPassphrase)
 	})},
 	"issuer.add": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in IssuerAdd) (any, error) {
-		return s.AddIssuer(c, in.Name, in.SigningKey, in.SSHKey)
+		return s.AddIssuer(c, in.Name, in.SigningKey, in.SSHKey, in.Profile)
 	})},
 	"job.list": {fn: call(func(s *pipeline.Service, c pipeline.Caller, _ struct{}) (any, error) { return s.Jobs(c) })},
 	"job.show": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in ID) (any, error) { return s.Job(c, in.ID) })},
