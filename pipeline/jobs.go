@@ -34,6 +34,17 @@ func checkJobID(id string) error {
 func (s *Service) Arrived(issuer, name, path string) {
 	s.arrivals.Lock()
 	defer s.arrivals.Unlock()
+	if audit.ContainsPAN(name) {
+		// The drop refuses such names; a watched directory might not. The
+		// name must not reach the store, the log or a report.
+		q := filepath.Join(s.Home.Quarantine(), fmt.Sprintf("withheld-name-%s", s.now().Format("20060102T150405.000000000")))
+		if moveFile(path, q) != nil {
+			os.Remove(path)
+		}
+		s.refuse(audit.Entry{Event: "file.received", Issuer: issuer, Detail: map[string]string{"file": "(withheld)", "quarantine": filepath.Base(q)}},
+			errors.New("the file name looks like a card number; name files without cardholder data"))
+		return
+	}
 	log := s.Log.With().Str("issuer", issuer).Str("file", name).Logger()
 	sum, size, err := sha256File(path)
 	if err != nil {

@@ -52,10 +52,23 @@ func (s *Service) prepare(j state.Job) {
 		s.Store.UpdateJob(j.ID, func(jj *state.Job) error { jj.Updated = s.now(); return advance(jj, state.Received) })
 		return
 	}
+	if err == nil && p.counts.Accepted == 0 {
+		// Nothing to produce: an empty production file is no job for a machine.
+		os.Remove(s.productionPath(j.ID))
+		err = errNoneAccepted
+	}
 	if err != nil {
 		s.metrics().Failures.WithLabelValues("prepare").Inc()
 		reason := s.failureReason(err)
 		s.Log.Warn().Str("job", j.ID).Str("reason", reason).Msg("job rejected")
+		// A rejected job produced nothing: no record counts as accepted. When
+		// the OpenPGP layer refused the file, what the formats layer saw came
+		// from unauthenticated bytes, so nothing of it is reported either.
+		p.counts.Accepted = 0
+		var pe *pgpError
+		if errors.As(err, &pe) {
+			p.counts, p.rejects = state.Counts{}, nil
+		}
 		s.rejectJob(j.ID, reason, "", p.rejects, p.counts)
 		return
 	}
@@ -105,6 +118,8 @@ func (s *Service) failureReason(err error) string {
 		return "records were rejected and the issuer's profile rejects the whole file on any reject: " + safeText(err)
 	case errors.Is(err, formats.ErrNoRecords):
 		return "the file holds no records"
+	case errors.Is(err, errNoneAccepted):
+		return errNoneAccepted.Error()
 	case errors.Is(err, errSetup):
 		return safeText(err)
 	}
@@ -120,7 +135,10 @@ func safeText(err error) string {
 	return msg
 }
 
-var errSetup = errors.New("job setup")
+var (
+	errSetup        = errors.New("job setup")
+	errNoneAccepted = errors.New("no record passed validation: nothing to produce (the report lists every reject)")
+)
 
 // pgpError marks a failure of the OpenPGP layer, which outranks anything the
 // formats layer said about the same (unauthenticated) bytes.

@@ -3,6 +3,8 @@ package drop
 import (
 	"errors"
 	"fmt"
+
+	"github.com/dataprep/dataprep/audit"
 )
 
 var (
@@ -40,10 +42,23 @@ func cleanName(name string) (string, error) {
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !isAlnum(c) && c != '.' && c != '_' && c != '-' {
-			return "", fmt.Errorf("%w: %q: only A-Z a-z 0-9 . _ - are allowed", ErrBadName, name)
+			return "", fmt.Errorf("%w: %s: only A-Z a-z 0-9 . _ - are allowed", ErrBadName, withholdPAN(fmt.Sprintf("%q", name)))
 		}
 	}
+	if audit.ContainsPAN(name) {
+		return "", fmt.Errorf("%w: the name looks like a card number; name files without cardholder data", ErrBadName)
+	}
 	return name, nil
+}
+
+// withholdPAN replaces a text that holds something shaped like a card
+// number (audit.ContainsPAN) by a fixed note: the drop logs and audits what
+// it refuses, and a refused name must not carry a PAN there.
+func withholdPAN(s string) string {
+	if audit.ContainsPAN(s) {
+		return "(withheld: it looks like a card number)"
+	}
+	return s
 }
 
 // checkIssuer vets an issuer name, which doubles as the SSH login name and

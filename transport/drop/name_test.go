@@ -135,3 +135,18 @@ func TestHostKeyFiles(t *testing.T) {
 		t.Errorf("ssh-keygen key: %v", err)
 	}
 }
+
+func TestCleanNameRefusesCardNumbers(t *testing.T) {
+	for _, n := range []string{"4000001234567899.gpg", "cards-4000001234567899", "400000-1234-5678-99.csv"} {
+		_, err := cleanName(n)
+		if !errors.Is(err, ErrBadName) {
+			t.Errorf("cleanName(%q) = %v, want ErrBadName", n, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "1234") {
+			t.Errorf("the refusal of %q repeats the number: %v", n, err)
+		}
+	}
+	if _, err := cleanName("batch-20261125.gpg"); err != nil {
+		t.Errorf("a date in a name is not a card number: %v", err)
+	}
+}

@@ -224,6 +224,9 @@ func (s *Server) maxFileSize() int64 {
 }
 
 func (s *Server) refused(issuer, remote, what, reason string) {
+	// A refused name or path may itself be a card number (an issuer naming
+	// files after cards): it must not reach the log or the audit entry.
+	what, reason = withholdPAN(what), withholdPAN(reason)
 	s.Log.Warn().Str("issuer", issuer).Str("remote", remote).Str("what", what).Str("reason", reason).Msg("drop: refused")
 	if s.Refused != nil {
 		s.Refused(issuer, remote, what, reason)
