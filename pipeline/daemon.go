@@ -126,8 +126,11 @@ func OpenDaemon(h config.Home, o DaemonOptions) (*Daemon, error) {
 		return fail(fmt.Errorf("data room certificate does not match the HSM keys: %w", err))
 	}
 	d.Svc = &Service{Home: h, Cfg: cfg, Store: st, Audit: al, DataRoom: ent, Log: o.Log, HSM: d.hsm, started: time.Now().UTC()}
+	// The configuration's hash goes into the start entry: a change between
+	// two runs shows in the audit log as a different hash.
+	cfgSum, _, _ := sha256File(h.Config())
 	if err := d.Svc.record(audit.Entry{Event: "daemon.start", Outcome: "ok", Detail: map[string]string{
-		"drop_listen": cfg.Drop.Listen, "key": pgp.Fingerprint(ent), "hsm_token": cfg.HSM.TokenLabel}}); err != nil {
+		"drop_listen": cfg.Drop.Listen, "key": pgp.Fingerprint(ent), "hsm_token": cfg.HSM.TokenLabel, "config_sha256": cfgSum}}); err != nil {
 		return fail(err)
 	}
 	// Seal what the previous run left unsealed, and prove the key signs.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/dataprep/dataprep/audit"
@@ -39,13 +40,30 @@ func Init(h config.Home, o InitOptions) (fpr string, err error) {
 	if err := people.CheckPassphrase(o.Admin, o.AdminPass); err != nil {
 		return "", fmt.Errorf("%w: administrator passphrase: %v", ErrBadInput, err)
 	}
+	cfg := config.Default()
+	var hc hsm.Config
+	var tok *hsm.HSM
+	if !o.Dev {
+		// A production HSM is checked (module, token, PIN) before anything
+		// is written, so a typo leaves no half-made home behind.
+		if o.Module == "" || o.TokenLabel == "" || o.PINFile == "" {
+			return "", fmt.Errorf("%w: without --dev, give --pkcs11-module, --token-label and --pin-file", ErrBadInput)
+		}
+		pin, err := filepath.Abs(o.PINFile)
+		if err != nil {
+			return "", err
+		}
+		hc = hsm.Config{Module: o.Module, TokenLabel: o.TokenLabel, PINFile: pin}
+		if tok, err = hsm.Open(hc); err != nil {
+			return "", fmt.Errorf("opening the HSM: %w", err)
+		}
+		defer tok.Close()
+	}
 	for _, d := range h.Dirs() {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return "", fmt.Errorf("creating %s: %w", d, err)
 		}
 	}
-	cfg := config.Default()
-	var hc hsm.Config
 	if o.Dev {
 		hc, err = hsm.InitDev(h.HSMDev())
 		if err != nil {
@@ -53,11 +71,6 @@ func Init(h config.Home, o InitOptions) (fpr string, err error) {
 		}
 		cfg.HSM.Dev = true
 		cfg.HSM.SoftHSMConf = hc.SoftHSMConf
-	} else {
-		if o.Module == "" || o.TokenLabel == "" || o.PINFile == "" {
-			return "", fmt.Errorf("%w: without --dev, give --pkcs11-module, --token-label and --pin-file", ErrBadInput)
-		}
-		hc = hsm.Config{Module: o.Module, TokenLabel: o.TokenLabel, PINFile: o.PINFile}
 	}
 	cfg.HSM.Module, cfg.HSM.TokenLabel, cfg.HSM.PINFile = hc.Module, hc.TokenLabel, hc.PINFile
 	if err := cfg.Check(); err != nil {
@@ -80,11 +93,12 @@ func Init(h config.Home, o InitOptions) (fpr string, err error) {
 		return "", err
 	}
 
-	tok, err := hsm.Open(hc)
-	if err != nil {
-		return "", fmt.Errorf("opening the HSM: %w", err)
+	if tok == nil {
+		if tok, err = hsm.Open(hc); err != nil {
+			return "", fmt.Errorf("opening the HSM: %w", err)
+		}
+		defer tok.Close()
 	}
-	defer tok.Close()
 	primary, err := tok.GenerateRSAFor(cfg.HSM.PrimaryKey, 3072, hsm.UsageSign)
 	if err != nil {
 		return "", fmt.Errorf("generating the primary key in the HSM: %w", err)

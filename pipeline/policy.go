@@ -17,6 +17,14 @@ const (
 	ActAddMachine = "machine.add"
 	ActAuthorize  = "machine.authorize"
 	ActDeleteJob  = "job.delete"
+
+	// The bureau's control records that carry a second signature (see
+	// recordsvc.go); the action is the record's audit event.
+	ActRecordProduction  = "record.production"
+	ActRecordFailure     = "record.equipment_failure"
+	ActRecordDestruction = "record.destruction"
+	ActRecordVault       = "record.vault_movement"
+	ActRecordVaultCount  = "record.vault_count"
 )
 
 // Policy says who may ask for an action and who may approve it. The approver
@@ -46,6 +54,16 @@ var Policies = []Policy{
 		Help: "authorize a machine operator to release data to a machine"},
 	{Action: ActDeleteJob, Requesters: []people.Role{people.Operator, people.MachineOperator}, Approvers: []people.Role{people.Supervisor},
 		Help: "delete a job's production file on the machine and every spool copy (supervised deletion)"},
+	{Action: ActRecordProduction, Requesters: []people.Role{people.MachineOperator, people.Operator}, Approvers: []people.Role{people.Supervisor},
+		Help: "a job's production control record; the approver signs it as reviewer"},
+	{Action: ActRecordFailure, Requesters: []people.Role{people.Operator, people.MachineOperator}, Approvers: []people.Role{people.Supervisor},
+		Help: "an equipment failure or blockage record; the approver signs it as reviewer"},
+	{Action: ActRecordDestruction, Requesters: []people.Role{people.Operator, people.MachineOperator, people.Supervisor}, Approvers: []people.Role{people.Supervisor},
+		Help: "a card destruction record (executor = requester, at least three witnesses from production, security, warehouse)"},
+	{Action: ActRecordVault, Requesters: []people.Role{people.Operator, people.MachineOperator}, Approvers: []people.Role{people.Supervisor},
+		Help: "white cards into or out of the vault stock; the approver counter-signs"},
+	{Action: ActRecordVaultCount, Requesters: []people.Role{people.Operator, people.MachineOperator}, Approvers: []people.Role{people.Supervisor},
+		Help: "the month-end vault count (counted by the requester, witnessed by the approver)"},
 }
 
 // PolicyFor returns the policy of an action.

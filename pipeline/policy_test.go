@@ -147,6 +147,8 @@ func (f *fixtures) ask(action string, c Caller) (Outcome, error) {
 	case ActDeleteJob:
 		j := addJob(f.t, f.s, "bank")
 		return f.s.DeleteJob(c, j.ID)
+	case ActRecordProduction, ActRecordFailure, ActRecordDestruction, ActRecordVault, ActRecordVaultCount:
+		return recordFixture(f.t, f.s, f.n, action, c) // recordsvc_test.go
 	}
 	return Outcome{}, errors.New("no fixture for " + action)
 }

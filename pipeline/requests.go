@@ -225,6 +225,8 @@ func (s *Service) execute(r state.Request, approver string, bootstrap bool) (str
 		return s.doAuthorize(r, approver, bootstrap)
 	case ActDeleteJob:
 		return s.doDeleteJob(r, approver)
+	case ActRecordProduction, ActRecordFailure, ActRecordDestruction, ActRecordVault, ActRecordVaultCount:
+		return s.doRecord(r, approver)
 	}
 	return "", fmt.Errorf("%w: unknown action %q", ErrBadInput, r.Action)
 }

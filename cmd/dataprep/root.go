@@ -51,6 +51,7 @@ passphrase from the terminal or --passphrase-file FILE.`,
 	pf.BoolVar(&g.json, "json", false, "print JSON instead of text")
 	root.AddCommand(initCmd(), daemonCmd(), keyCmd(), userCmd(), passwdCmd(), issuerCmd(), jobCmd(),
 		requestCmd(), approveCmd(), denyCmd(), auditCmd(), machineCmd(), profileCmd(), statusCmd())
+	root.AddCommand(recordCmd(), recordsReportCmd())
 	return root
 }
 

@@ -62,6 +62,7 @@ type world struct {
 	machines map[string]*sshdtest.Server
 	// daemonEnv is added to the daemon's environment (crash tests arm failpoints with it).
 	daemonEnv []string
+	cliEnv    []string // added to every CLI run's environment
 }
 
 type lockedBuffer struct {
@@ -193,7 +194,7 @@ func (w *world) cli(user string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, w.bin, full...)
-	cmd.Env = w.env()
+	cmd.Env = append(w.env(), w.cliEnv...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
