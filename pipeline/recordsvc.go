@@ -683,7 +683,7 @@ func (s *Service) MonthReport(c Caller, month, format string) (string, error) {
 	return out, nil
 }
 
-// readAudit verifies the whole audit log, then returns the entries whose
+// readAudit verifies the whole audit log (links and signed checkpoints), then returns the entries whose
 // raw line want accepts (a cheap superset test: the records package filters
 // the decoded entries again), and always the last entry, which names the
 // state of the log a report shows. It stops at the entry Verify ended with:
@@ -694,10 +694,17 @@ func (s *Service) readAudit(want func(line []byte) bool) ([]audit.Entry, error) 
 		rep audit.Report
 		err error
 	)
+	// As 'dataprep audit verify' does: every link, and every checkpoint's
+	// signature with the data room's checkpoint key when the home has one.
+	keys, err := checkpointKeys(s.Home)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrAuditBroken, err)
+	}
+	o := audit.VerifyOptions{PublicKeys: keys, RequireCheckpoint: len(keys) > 0}
 	// A verifier reading a live log can catch the line being appended and
 	// call it torn; a moment later it is whole.
 	for try := 0; try < 5; try++ {
-		rep, err = audit.Verify(s.Home.Audit())
+		rep, err = audit.VerifyWith(s.Home.Audit(), o)
 		if !errors.Is(err, audit.ErrTorn) {
 			break
 		}
@@ -764,14 +771,3 @@ func (s *Service) readAudit(want func(line []byte) bool) ([]audit.Entry, error) 
 	}
 	return out, nil
 }
-
-// KeepEntry says whether the audit pruner must still keep e: per-kind
-// retention of the control records (failures 3 months, destructions 18,
-// everything else 24 by default).
-func (s *Service) KeepEntry(e audit.Entry, now time.Time) bool {
-	return records.Keep(e, now, s.retention())
-}
-
-// retention is the configured retention. Until the daemon's configuration
-// has a [retention] table it is the records package's defaults.
-func (s *Service) retention() records.RetentionConfig { return records.RetentionConfig{} }

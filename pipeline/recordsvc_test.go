@@ -375,16 +375,3 @@ func TestReadAuditKeepsTheHead(t *testing.T) {
 	require.Equal(t, "p2", es[0].Actor)
 	require.Equal(t, seq, es[1].Seq)
 }
-
-func TestRetentionDefaults(t *testing.T) {
-	s := newService(t)
-	now := time.Now()
-	old := func(event string, months int) audit.Entry {
-		return audit.Entry{Event: event, Time: now.Add(-time.Duration(months) * records.RetentionMonth).Add(-time.Hour)}
-	}
-	require.False(t, s.KeepEntry(old("record.equipment_failure", 3), now))
-	require.True(t, s.KeepEntry(old("record.destruction", 3), now))
-	require.False(t, s.KeepEntry(old("record.destruction", 18), now))
-	require.True(t, s.KeepEntry(old("job.push", 18), now))
-	require.False(t, s.KeepEntry(old("job.push", 24), now))
-}
