@@ -23,7 +23,9 @@ var jobIDRE = regexp.MustCompile(`^J[0-9]{6}$`)
 
 func checkJobID(id string) error {
 	if !jobIDRE.MatchString(id) {
-		return fmt.Errorf("%w: job id %q: want J followed by 6 digits, as 'dataprep job list' shows", ErrBadInput, id)
+		// The value is not repeated: a card number typed by mistake must not
+		// travel back to the terminal or into the audit entry of the refusal.
+		return fmt.Errorf("%w: a job id is J followed by 6 digits, as 'dataprep job list' shows", ErrBadInput)
 	}
 	return nil
 }

@@ -136,7 +136,7 @@ func (f *fixtures) ask(action string, c Caller) (Outcome, error) {
 	case ActAddUser:
 		return f.s.AddUser(c, fmt.Sprintf("newuser%d", f.n), "auditor", []byte("a long initial passphrase"))
 	case ActAddIssuer:
-		return f.s.AddIssuer(c, fmt.Sprintf("bank%d", f.n), f.sigKey, f.sshKey)
+		return f.s.AddIssuer(c, fmt.Sprintf("bank%d", f.n), f.sigKey, f.sshKey, nil)
 	case ActAddMachine:
 		return f.s.AddMachine(c, MachineSpec{Name: fmt.Sprintf("m%d", f.n), SFTP: "dp@127.0.0.1:2200", Dir: "/srv/prod",
 			HostKey: string(f.sshKey), SSHKeyFile: f.sshPriv, PGPKey: f.cert})

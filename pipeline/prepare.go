@@ -234,11 +234,16 @@ func (s *Service) produce(j state.Job) (p prepared, err error) {
 			p.rejectsCapped = true
 		}
 	}
-	counts, perr := formats.Prepare(msg, ip, ml, formats.Options{JobDate: s.now()}, enc, reject)
+	var counts formats.Counts
+	derr, perr, eerr := overlapped(msg, enc, func(r io.Reader, w io.Writer) error {
+		var err error
+		counts, err = formats.Prepare(r, ip, ml, formats.Options{JobDate: s.now()}, w, reject)
+		return err
+	})
 	p.counts = state.Counts{Read: counts.Read, Accepted: counts.Accepted, Rejected: counts.Rejected}
-	// Read to the end whatever the formats layer said: only there are the
-	// integrity check and the signature known, and they outrank it.
-	if _, derr := io.Copy(io.Discard, msg); derr != nil {
+	// The message was read to its end whatever the formats layer said: only
+	// there are the integrity check and the signature known, and they outrank it.
+	if derr != nil {
 		return p, &pgpError{derr}
 	}
 	if perr != nil {
@@ -246,6 +251,9 @@ func (s *Service) produce(j state.Job) (p prepared, err error) {
 			return p, &pgpError{perr}
 		}
 		return p, perr
+	}
+	if eerr != nil {
+		return p, fmt.Errorf("%w: writing the production file: %v", errSetup, eerr)
 	}
 	if err := enc.Close(); err != nil {
 		return p, fmt.Errorf("%w: finishing the production file: %v", errSetup, err)

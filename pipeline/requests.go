@@ -65,7 +65,7 @@ func (s *Service) ask(c Caller, action, target string, params map[string]string)
 
 func jobOrIssuer(action, target string) (job, issuer string) {
 	switch {
-	case strings.HasPrefix(action, "job."):
+	case strings.HasPrefix(action, "job."), action == ActRecordProduction:
 		return target, ""
 	case strings.HasPrefix(action, "issuer."):
 		return "", target
