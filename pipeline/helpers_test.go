@@ -60,7 +60,7 @@ func armoredPublic(t *testing.T, e *openpgp.Entity) []byte {
 
 // addPerson stores an account directly (setup, not under test).
 func addPerson(t *testing.T, s *Service, name string, role people.Role) Caller {
-	require.NoError(t, s.Store.AddPerson(people.Person{Name: name, Role: role, Hash: dummyHash, Created: time.Now()}))
+	require.NoError(t, s.Store.AddPerson(people.Person{Name: name, Role: role, Hash: testHash, Created: time.Now()}))
 	return Caller{Name: name, Role: role}
 }
 
@@ -106,3 +106,6 @@ func events(t *testing.T, s *Service) []audit.Entry {
 	}
 	return out
 }
+
+// testHash is a valid hash for accounts these tests never sign in with.
+var testHash, _ = people.HashPassphraseWith([]byte("test-only passphrase"), people.KDF{MemoryKiB: 8192, Time: 1})

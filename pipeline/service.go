@@ -59,6 +59,8 @@ type Service struct {
 	// HSM, when set, is pinged by Status.
 	HSM interface{ Ping() error }
 
+	dummyOnce   sync.Once
+	dummy       string
 	decisions   sync.Mutex // one approval or denial at a time
 	arrivals    sync.Mutex // one arrival at a time: hashing is I/O-bound and the duplicate check must see the previous file
 	jobs        sync.WaitGroup
@@ -116,7 +118,11 @@ func (s *Service) refuse(e audit.Entry, err error) error {
 
 // dummyHash makes a login with an unknown name cost as much as a wrong
 // passphrase, so timing does not tell which names exist.
-var dummyHash, _ = people.HashPassphrase([]byte("dataprep-timing-equaliser"))
+// It is made on first use at the configured cost, not at every CLI start.
+func (s *Service) dummyHash() string {
+	s.dummyOnce.Do(func() { s.dummy, _ = people.HashPassphraseWith([]byte("dataprep-timing-equaliser"), s.kdf()) })
+	return s.dummy
+}
 
 // Authenticate checks a person's passphrase, applies the lockout rule and
 // audits the outcome.
@@ -124,12 +130,12 @@ func (s *Service) Authenticate(name string, pass []byte, osUser string) (Caller,
 	e := audit.Entry{Event: "login", Actor: name, OSUser: osUser}
 	if people.CheckName(name) != nil {
 		e.Actor = ""
-		people.CheckHash(dummyHash, pass)
+		people.CheckHash(s.dummyHash(), pass)
 		return Caller{}, s.refuse(e, ErrAuth)
 	}
 	p, err := s.Store.Person(name)
 	if errors.Is(err, state.ErrNotFound) {
-		people.CheckHash(dummyHash, pass)
+		people.CheckHash(s.dummyHash(), pass)
 		return Caller{}, s.refuse(e, ErrAuth)
 	}
 	if err != nil {
