@@ -36,6 +36,7 @@ func crashPoints() []string {
 }
 
 func TestCrashRecovery(t *testing.T) {
+	t.Parallel() // each test owns its world: home, token, ports, sshd
 	if testing.Short() {
 		t.Skip("the crash harness takes minutes; make test runs it")
 	}

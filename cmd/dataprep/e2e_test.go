@@ -109,6 +109,7 @@ func (w *world) fingerprint(uid string) string {
 }
 
 func TestEndToEndFoundation(t *testing.T) {
+	t.Parallel() // each test owns its world: home, token, ports, sshd
 	w, acme, fpr := staffed(t)
 	plain := syntheticCSV(t, 250, 1)
 	out, err := acme.put(acme.encrypt(plain, fpr), "cards-0001.csv.gpg")

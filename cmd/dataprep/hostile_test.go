@@ -623,6 +623,7 @@ func hostileOneLine(t *testing.T, reason string) {
 
 // TestHostileCorpus runs every case of testdata/hostile against one daemon.
 func TestHostileCorpus(t *testing.T) {
+	t.Parallel() // each test owns its world: home, token, ports, sshd
 	cases := loadHostileCorpus(t)
 	start := time.Now()
 	w, acme, keys := hostileWorld(t)
@@ -884,6 +885,7 @@ func assertNoHostilePAN(t *testing.T, w *world) {
 // TestHostileCorpusIsSynthetic: every Luhn-valid card number in the corpus
 // is in a test BIN, so nothing in it can be somebody's card.
 func TestHostileCorpusIsSynthetic(t *testing.T) {
+	t.Parallel() // each test owns its world: home, token, ports, sshd
 	for p, f := range hostileCorpusPANs(t) {
 		if len(p) < 12 || len(p) > 19 || !card.Luhn(p) {
 			continue

@@ -13,6 +13,7 @@ import (
 // a token label and a PIN file, and refuses a PIN file others can read. Here
 // the "real" HSM is a SoftHSM2 token made beforehand with softhsm2-util.
 func TestInitWithAnExistingToken(t *testing.T) {
+	t.Parallel() // each test owns its world: home, token, ports, sshd
 	dir := t.TempDir()
 	w := &world{t: t, dir: dir, home: filepath.Join(dir, "home"), bin: dataprepBin(t), gnupg: filepath.Join(dir, "gnupg"),
 		stderr: &lockedBuffer{}, outputs: &lockedBuffer{}}

@@ -30,6 +30,7 @@ func (w *world) askAndApprove(user string, args ...string) string {
 // TestRecordsAndReports drives the bureau's control records and reports
 // through the real binary around one full job.
 func TestRecordsAndReports(t *testing.T) {
+	t.Parallel() // each test owns its world: home, token, ports, sshd
 	w, acme, fpr := staffed(t)
 	month := time.Now().UTC().Format("2006-01")
 	first, _ := time.Parse("2006-01", month)
@@ -189,6 +190,7 @@ func TestRecordsAndReports(t *testing.T) {
 // the exact sequence of its audit entries; no entry holds a PAN, a
 // cardholder name or key material.
 func TestAuditSequenceOfAJob(t *testing.T) {
+	t.Parallel() // each test owns its world: home, token, ports, sshd
 	w, acme, fpr := staffed(t)
 	from := w.auditHead()
 	plain := syntheticCSV(t, 25, 41)

@@ -64,6 +64,7 @@ func (w *world) auditHead() uint64 {
 // TestRefusedFiles: every bad file ends rejected with a clear reason, in
 // quarantine, with an audit entry and a signed report, and the daemon serves on.
 func TestRefusedFiles(t *testing.T) {
+	t.Parallel() // each test owns its world: home, token, ports, sshd
 	w, acme, fpr := staffed(t)
 	other := w.newIssuer("other-bank") // has keys but is not registered
 	stranger := w.gpg(nil, "--quick-gen-key", "Not the data room <test-only-stranger@example.invalid>", "rsa2048", "encrypt", "never")
@@ -164,6 +165,7 @@ func TestRefusedFiles(t *testing.T) {
 
 // TestPeopleRefusals: self-approval, wrong roles, wrong passphrase and lockout.
 func TestPeopleRefusals(t *testing.T) {
+	t.Parallel() // each test owns its world: home, token, ports, sshd
 	w, acme, fpr := staffed(t)
 	out, err := acme.put(acme.encrypt(syntheticCSV(t, 3, 4), fpr), "p.gpg")
 	require.NoError(t, err, out)

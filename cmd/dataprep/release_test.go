@@ -44,6 +44,7 @@ func (w *world) prepareJobFor(acme *issuer, fpr string, plain []byte, name, mach
 }
 
 func TestReleaseCountsAndSupervisedDeletion(t *testing.T) {
+	t.Parallel() // each test owns its world: home, token, ports, sshd
 	w, acme, fpr := staffed(t)
 	srv := w.machines["emb1"]
 	plain1 := syntheticCSV(t, 40, 11)
@@ -131,6 +132,7 @@ func TestReleaseCountsAndSupervisedDeletion(t *testing.T) {
 }
 
 func TestReleaseFaults(t *testing.T) {
+	t.Parallel() // each test owns its world: home, token, ports, sshd
 	w, acme, fpr := staffed(t)
 	srv := w.machines["emb1"]
 	j1 := w.prepareJob(acme, fpr, syntheticCSV(t, 10, 21), "f1.gpg")
