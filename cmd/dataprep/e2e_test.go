@@ -242,3 +242,27 @@ func assertNoPAN(t *testing.T, w *world, plain []byte) {
 		return nil
 	})
 }
+
+// TestWatchedDropDirectory: for bureaus that keep OpenSSH in front, a plain
+// directory per issuer is watched (fsnotify) instead of the built-in drop.
+func TestWatchedDropDirectory(t *testing.T) {
+	t.Parallel()
+	w, acme, fpr := staffed(t)
+	watch := filepath.Join(w.dir, "openssh-drop")
+	require.NoError(t, os.MkdirAll(filepath.Join(watch, "acme"), 0o700))
+	w.stop()
+	w.editConfig("[drop]\n", "[drop]\nwatch_dir = '"+watch+"'\n")
+	// A file already there when the daemon starts is taken too.
+	early := acme.encrypt(syntheticCSV(t, 3, 31), fpr)
+	require.NoError(t, os.WriteFile(filepath.Join(watch, "acme", "early.gpg"), early, 0o600))
+	w.start()
+	id := w.waitArrival("early.gpg")
+	// One renamed into the directory, as OpenSSH's sftp-server with a temp name does.
+	tmp := filepath.Join(watch, "acme", ".upload.tmp")
+	require.NoError(t, os.WriteFile(tmp, acme.encrypt(syntheticCSV(t, 4, 32), fpr), 0o600))
+	require.NoError(t, os.Rename(tmp, filepath.Join(watch, "acme", "renamed.gpg")))
+	w.waitArrival("renamed.gpg")
+	w.startJob(id)
+	require.Equal(t, "ready", w.waitJob("bob", id, "ready", "rejected")["state"])
+	require.NoFileExists(t, filepath.Join(watch, "acme", "early.gpg"), "the file moved into the spool")
+}
