@@ -199,7 +199,20 @@ func (s *Service) StartJob(c Caller, id, machine string) (Outcome, error) {
 }
 
 func (s *Service) doStartJob(r state.Request, approver string) (string, error) {
-	j, err := s.Store.UpdateJob(r.Target, func(j *state.Job) error {
+	j, err := s.Store.Job(r.Target)
+	if err != nil {
+		return "", err
+	}
+	if j.State != state.Received {
+		return "", fmt.Errorf("%w: job %s is %s; only a received job can be started", ErrBadState, j.ID, j.State)
+	}
+	// Audit first: a job anyone sees preparing has its decrypt entry.
+	if err := s.record(audit.Entry{Event: "job.decrypt.start", Outcome: "ok", Actor: r.Requester, Approver: approver, Request: r.ID,
+		Job: j.ID, Issuer: j.Issuer, Machine: r.Params["machine"], Detail: map[string]string{"sha256": j.SHA256}}); err != nil {
+		return "", err
+	}
+	failpoint.Hit("prepare.started")
+	j, err = s.Store.UpdateJob(r.Target, func(j *state.Job) error {
 		if err := advance(j, state.Preparing); err != nil {
 			return err
 		}
@@ -208,12 +221,6 @@ func (s *Service) doStartJob(r state.Request, approver string) (string, error) {
 		return nil
 	})
 	if err != nil {
-		return "", err
-	}
-	failpoint.Hit("prepare.started")
-	if err := s.record(audit.Entry{Event: "job.decrypt.start", Outcome: "ok", Actor: r.Requester, Approver: approver, Request: r.ID,
-		Job: j.ID, Issuer: j.Issuer, Machine: j.Machine, Detail: map[string]string{"sha256": j.SHA256}}); err != nil {
-		s.Store.UpdateJob(j.ID, func(j *state.Job) error { return advance(j, state.Received) })
 		return "", err
 	}
 	s.jobs.Add(1)
@@ -248,8 +255,28 @@ func rejectReason(err error) string {
 }
 
 // rejectJob quarantines a job's file, reports to the issuer and audits.
+// The order: quarantine, audit, then the state anyone can see, so that a
+// job shown as rejected always has its audit entry.
 func (s *Service) rejectJob(id, reason, file string, rejects []card.RecordError, counts state.Counts) {
-	j, err := s.Store.UpdateJob(id, func(j *state.Job) error {
+	j, err := s.Store.Job(id)
+	if err != nil {
+		s.Log.Error().Err(err).Str("job", id).Msg("cannot reject: job not found")
+		return
+	}
+	if file == "" {
+		file = s.spoolPath(id)
+	}
+	if err := moveFile(file, s.quarantinePath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.Log.Error().Err(err).Str("job", id).Msg("cannot quarantine")
+	}
+	failpoint.Hit("reject.marked")
+	if err := s.record(audit.Entry{Event: "job.rejected", Outcome: "failed", Job: id, Issuer: j.Issuer, Actor: j.StartedBy, Approver: j.Approver,
+		Detail: map[string]string{"reason": reason, "quarantine": filepath.Base(s.quarantinePath(id))}}); err != nil {
+		// Without the audit log nothing more happens to this job; it is
+		// still marked rejected so that it is never produced.
+		s.Log.Error().Err(err).Str("job", id).Msg("job rejected without its audit entry")
+	}
+	j, err = s.Store.UpdateJob(id, func(j *state.Job) error {
 		if err := advance(j, state.Rejected); err != nil {
 			return err
 		}
@@ -260,15 +287,6 @@ func (s *Service) rejectJob(id, reason, file string, rejects []card.RecordError,
 		s.Log.Error().Err(err).Str("job", id).Msg("cannot mark job rejected")
 		return
 	}
-	failpoint.Hit("reject.marked")
-	if file == "" {
-		file = s.spoolPath(id)
-	}
-	if err := moveFile(file, s.quarantinePath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		s.Log.Error().Err(err).Str("job", id).Msg("cannot quarantine")
-	}
-	s.record(audit.Entry{Event: "job.rejected", Outcome: "failed", Job: id, Issuer: j.Issuer, Actor: j.StartedBy, Approver: j.Approver,
-		Detail: map[string]string{"reason": reason, "quarantine": filepath.Base(s.quarantinePath(id))}})
 	s.report(j.Issuer, j.ID, jobReport(j, rejects, len(rejects) < j.Counts.Rejected))
 }
 
