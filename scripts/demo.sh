@@ -15,7 +15,7 @@ secret() { printf '%s\n' "$2" > "$work/pass-$1"; chmod 600 "$work/pass-$1"; }
 as() { local u=$1; shift; "$bin/dataprep" --user "$u" --passphrase-file "$work/pass-$u" "$@"; }
 
 say "init: a data room on a development SoftHSM2 token (RSA-3072 keys generated inside it)"
-secret admin "demo administrator passphrase"
+secret admin "demo data room passphrase"
 "$bin/dataprep" init --admin admin --dev --admin-passphrase-file "$work/pass-admin"
 
 port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])' 2>/dev/null || echo 22$((RANDOM%90+10)))
@@ -39,6 +39,17 @@ gpg --batch --armor --export test-only-demo-bank@example.invalid > "$work/bank.a
 ssh-keygen -q -t ed25519 -N '' -C test-only-demo-bank -f "$work/bank_ssh"
 as admin issuer add demo-bank --signing-key "$work/bank.asc" --ssh-key "$work/bank_ssh.pub"
 
+say "machine: an embosser's computer (its OpenPGP key, pinned SSH host key); this demo stops before the push"
+gpg --batch --quiet --pinentry-mode loopback --passphrase '' --quick-gen-key 'Demo embosser <test-only-emb1@example.invalid>' ed25519 sign never
+mfpr=$(gpg --batch --with-colons --list-keys test-only-emb1@example.invalid | awk -F: '/^fpr/ {print $10; exit}')
+gpg --batch --quiet --pinentry-mode loopback --passphrase '' --quick-add-key "$mfpr" cv25519 encr never
+gpg --batch --armor --export test-only-emb1@example.invalid > "$work/emb1.asc"
+ssh-keygen -q -t ed25519 -N '' -C test-only-emb1-host -f "$work/emb1_host"
+ssh-keygen -q -t ed25519 -N '' -C test-only-dataroom-to-emb1 -f "$work/emb1_client"
+as admin machine add emb1 --sftp dp@127.0.0.1:2200 --dir /srv/production --host-key "$work/emb1_host.pub" \
+  --ssh-key "$work/emb1_client" --pgp-key "$work/emb1.asc"
+"$bin/dataprep" profile check default:machine-fixed | tail -n 3
+
 say "key export: the bank imports the data room's certificate"
 "$bin/dataprep" key export > "$work/dataroom.asc"
 gpg --batch --quiet --import "$work/dataroom.asc"
@@ -54,11 +65,16 @@ for _ in $(seq 100); do as bob job list | grep -q J000001 && break; sleep 0.1; d
 as bob job list
 
 say "dual control: bob asks to start, carol approves"
-req=$(as bob job start J000001 --json | sed -n 's/.*"id": "\(R[0-9]*\)".*/\1/p')
+req=$(as bob job start J000001 --machine emb1 --json | sed -n 's/.*"id": "\(R[0-9]*\)".*/\1/p')
 as bob request list
 as carol approve "$req"
 for _ in $(seq 300); do as bob job show J000001 | grep -Eq 'state: +(ready|rejected)' && break; sleep 0.2; done
 as bob job show J000001
+
+say "the production file is ciphertext for the embosser; only the embosser's key opens it"
+gpg --batch --list-packets "$DATAPREP_HOME/spool/production/J000001.pgp" 2>&1 | grep -E '^:pubkey|keyid' | head -n 2 || true
+gpg --batch --quiet --decrypt "$DATAPREP_HOME/spool/production/J000001.pgp" 2>/dev/null \
+  | awk '{n++; l=length($0)} END {printf "decrypted by the embosser key: %d records of %d characters (not printed: card data)\n", n, l}'
 
 say "the bank fetches its signed processing report and checks it with gpg"
 printf 'cd outbox\nget J000001-report.txt.asc %s/report.asc\n' "$work" > "$work/batch"
