@@ -98,8 +98,13 @@ func (s *Service) record(e audit.Entry) error {
 	if e.Outcome != "" && e.Outcome != "ok" {
 		ev = s.Log.Warn()
 	}
-	ev.Str("event", e.Event).Str("outcome", e.Outcome).Str("actor", e.Actor).Str("job", e.Job).
-		Str("issuer", e.Issuer).Str("request", e.Request).Msg("audit")
+	ev = ev.Str("event", e.Event).Str("outcome", e.Outcome)
+	for k, v := range map[string]string{"actor": e.Actor, "approver": e.Approver, "job": e.Job, "issuer": e.Issuer, "request": e.Request, "machine": e.Machine} {
+		if v != "" {
+			ev = ev.Str(k, v)
+		}
+	}
+	ev.Msg("audit")
 	return nil
 }
 
