@@ -49,6 +49,10 @@ run: build deps
 demo: build deps
 	./scripts/demo.sh
 
+# bench: drop → ready through the daemon next to gpg, a gpg|awk|gpg shell baseline and
+# go-crypto on the same file; peak RSS; audit rates (scripts/bench.sh says what each is).
+# BENCH_RECORDS=N (default 1000000), BENCH_BIG=1 adds 10M records, BENCH_PROFILE=1 a CPU
+# profile, BENCH_OUT=DIR keeps the results there.
 bench: build deps
 	./scripts/bench.sh
 
