@@ -33,7 +33,7 @@ func (s *Service) AddUser(c Caller, name, role string, initial []byte) (Outcome,
 	if _, err := s.Store.Person(name); err == nil {
 		return Outcome{}, s.refuse(e, fmt.Errorf("%w: user %q exists", ErrBadInput, name))
 	}
-	h, err := people.HashPassphraseWith(initial, s.kdf())
+	h, err := s.hashPassphrase(initial)
 	if err != nil {
 		return Outcome{}, err
 	}

@@ -6,6 +6,7 @@ package pipeline
 
 import (
 	"context"
+	"runtime/debug"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -129,18 +130,46 @@ func (s *Service) dummyHash() string {
 	return s.dummy
 }
 
+// kdfSlots bounds how many argon2id checks run at once: each takes its full
+// memory cost (64 MiB by default), and anyone who can reach the socket can
+// ask for one, known name or not. One at a time keeps the daemon's memory
+// flat; the CPU cost of a check is tens of milliseconds.
+var kdfSlots = make(chan struct{}, 1)
+
+// checkHash runs one passphrase check in a slot and hands the KDF's memory
+// back to the OS afterwards, so that a login does not leave the process
+// large while a preparation runs.
+func (s *Service) checkHash(h string, pass []byte) (bool, error) {
+	kdfSlots <- struct{}{}
+	defer func() {
+		debug.FreeOSMemory()
+		<-kdfSlots
+	}()
+	return people.CheckHash(h, pass)
+}
+
+// hashPassphrase makes a new hash at the configured cost, in a slot too.
+func (s *Service) hashPassphrase(p []byte) (string, error) {
+	kdfSlots <- struct{}{}
+	defer func() {
+		debug.FreeOSMemory()
+		<-kdfSlots
+	}()
+	return people.HashPassphraseWith(p, s.kdf())
+}
+
 // Authenticate checks a person's passphrase, applies the lockout rule and
 // audits the outcome.
 func (s *Service) Authenticate(name string, pass []byte, osUser string) (Caller, error) {
 	e := audit.Entry{Event: "login", Actor: name, OSUser: osUser}
 	if people.CheckName(name) != nil {
 		e.Actor = ""
-		people.CheckHash(s.dummyHash(), pass)
+		s.checkHash(s.dummyHash(), pass)
 		return Caller{}, s.refuse(e, ErrAuth)
 	}
 	p, err := s.Store.Person(name)
 	if errors.Is(err, state.ErrNotFound) {
-		people.CheckHash(s.dummyHash(), pass)
+		s.checkHash(s.dummyHash(), pass)
 		return Caller{}, s.refuse(e, ErrAuth)
 	}
 	if err != nil {
@@ -150,7 +179,7 @@ func (s *Service) Authenticate(name string, pass []byte, osUser string) (Caller,
 	if p.Locked(now) {
 		return Caller{}, s.refuse(e, fmt.Errorf("%w until %s: ask an administrator or wait", ErrLocked, p.LockedUntil.Format(time.RFC3339)))
 	}
-	ok, err := people.CheckHash(p.Hash, pass)
+	ok, err := s.checkHash(p.Hash, pass)
 	if err != nil {
 		return Caller{}, fmt.Errorf("account %s has a damaged passphrase hash: %w", name, err)
 	}
@@ -189,7 +218,7 @@ func (s *Service) ChangePassphrase(c Caller, newPass []byte) error {
 	if err := people.CheckPassphrase(c.Name, newPass); err != nil {
 		return s.refuse(e, err)
 	}
-	h, err := people.HashPassphraseWith(newPass, s.kdf())
+	h, err := s.hashPassphrase(newPass)
 	if err != nil {
 		return err
 	}
