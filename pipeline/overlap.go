@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bufio"
 	"errors"
 	"io"
 )
@@ -12,11 +11,14 @@ import (
 //
 //	decrypt (msg) ──pipe──▶ formats.Prepare ──pipe──▶ encrypt (enc)
 //
-// The pipes are io.Pipe with a buffered reader or writer on each side: a
-// stage hands over a block and goes on with the next while the other works
-// on it. Plaintext stays in these few in-memory blocks (invariant 1).
+// The pipes are blockPipes: bounded queues of blocks, so a stage hands over
+// a block and goes on with the next while the other works on it. Plaintext
+// stays in these few in-memory blocks (invariant 1), cleared after use.
 
-const stageBlock = 256 << 10
+const (
+	stageBlock = 256 << 10
+	stageDepth = 4 // blocks a stage may run ahead: 1 MiB of plaintext at most per pipe
+)
 
 // errConverterStopped tells the decrypt stage that the converter gave up;
 // it then reads the message to its end anyway, for the crypto verdict.
@@ -41,37 +43,33 @@ func (r *readErr) Read(p []byte) (int, error) {
 // the converter said about unauthenticated bytes), then the converter's,
 // then the encryption's.
 func overlapped(msg io.Reader, enc io.Writer, convert func(r io.Reader, w io.Writer) error) (cryptoErr, convErr, encErr error) {
-	inR, inW := io.Pipe()
+	in := newBlockPipe(stageBlock, stageDepth)
 	decDone := make(chan error, 1)
 	go func() {
 		src := &readErr{r: msg}
-		bw := bufio.NewWriterSize(inW, stageBlock)
-		_, err := io.Copy(bw, src)
-		if err == nil {
-			err = bw.Flush()
-		}
+		_, err := io.Copy(in, src)
 		if src.err == nil && err != nil {
 			// The converter stopped reading: read on to the end, where the
 			// integrity check and the signature are decided.
 			io.Copy(io.Discard, src)
 		}
-		inW.CloseWithError(src.err) // nil: the converter sees io.EOF
+		in.CloseWrite(src.err) // nil: the converter sees io.EOF
 		decDone <- src.err
 	}()
 
-	outR, outW := io.Pipe()
+	out := newBlockPipe(stageBlock, stageDepth)
 	encDone := make(chan error, 1)
 	go func() {
-		_, err := io.Copy(enc, bufio.NewReaderSize(outR, stageBlock))
+		_, err := io.Copy(enc, out)
 		if err != nil {
-			outR.CloseWithError(err)
+			out.CloseRead(err)
 		}
 		encDone <- err
 	}()
 
-	convErr = convert(inR, outW)
-	outW.CloseWithError(convErr)
-	inR.CloseWithError(errConverterStopped)
+	convErr = convert(in, out)
+	out.CloseWrite(convErr)
+	in.CloseRead(errConverterStopped)
 	encErr = <-encDone
 	cryptoErr = <-decDone
 	return cryptoErr, convErr, encErr
