@@ -15,8 +15,8 @@ type blockPipe struct {
 	ch    chan []byte
 	done  chan struct{} // closed when the reader gives up
 	once  sync.Once
-	werr  error // the writer's close error, read after ch is closed
-	rerr  error // the reader's abort error
+	werr  error  // the writer's close error, read after ch is closed
+	rerr  error  // the reader's abort error
 	buf   []byte // the block being written
 	cur   []byte // the block being read
 	off   int    // read position in cur

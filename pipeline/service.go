@@ -6,7 +6,6 @@ package pipeline
 
 import (
 	"context"
-	"runtime/debug"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
