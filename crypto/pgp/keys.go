@@ -8,7 +8,9 @@
 // no compression, and advertise SEIPDv1 (MDC) and SEIPDv2 (RFC 9580 AEAD).
 //
 // All of it is built on github.com/ProtonMail/go-crypto/openpgp; this package
-// chooses policy and maps failures to a few sentinel errors.
+// chooses policy and maps failures to a few sentinel errors. Open walks the
+// issuer's message with go-crypto's packet layer rather than ReadMessage, to
+// accept exactly one signed message and nothing after it (see open.go).
 package pgp
 
 import (

@@ -6,7 +6,9 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -15,7 +17,8 @@ import (
 )
 
 // The reasons Open and Message.Read refuse a message. Errors wrap exactly one
-// of them; check with errors.Is.
+// of them (ErrTrailingData counts as one: it is a kind of ErrCorrupt); check
+// with errors.Is.
 var (
 	// ErrNotForUs: the message is not encrypted to the data room's key (or is
 	// not encrypted at all). A message with hidden recipients (gpg
@@ -34,6 +37,20 @@ var (
 	// padding from a bad session key checksum or a bad MDC is the oracle of
 	// Bleichenbacher-style and format-oracle attacks.
 	ErrCorrupt = errors.New("pgp: message corrupt or not decryptable")
+	// ErrTrailingData: the file holds more than the one signed message it may
+	// hold: bytes after the end of the encrypted message (two files glued
+	// together, or anything else appended), or packets after the signature
+	// inside the encryption (a second signed message, as gpg --no-literal
+	// makes; a second literal data packet; a marker packet; ...). Processing
+	// only the first message would silently drop records.
+	//
+	// It is a kind of ErrCorrupt: errors.Is(err, ErrCorrupt) holds as well,
+	// so a caller that does not know ErrTrailingData still rejects the file.
+	// It is only returned after the integrity check (MDC or AEAD tag) of the
+	// whole encrypted data passed, so it says nothing about plaintext an
+	// attacker could not read anyway; otherwise the answer is plain
+	// ErrCorrupt.
+	ErrTrailingData error = &subError{"pgp: more than one message, or data after the end of the signed message", ErrCorrupt}
 	// ErrTooLarge: the plaintext exceeds Limits.MaxPlaintext (compression bombs).
 	ErrTooLarge = errors.New("pgp: plaintext exceeds the size limit")
 	// ErrWeakCipher: the sender used a cipher below policy (3DES, CAST5, ...),
@@ -44,31 +61,103 @@ var (
 	ErrKeyUnavailable = errors.New("pgp: data room decryption key unavailable")
 )
 
+// subError is a sentinel that is also a kind of a more general one.
+type subError struct {
+	msg    string
+	parent error
+}
+
+func (e *subError) Error() string { return e.msg }
+func (e *subError) Unwrap() error { return e.parent }
+
 // Limits bounds what Open will produce.
 type Limits struct {
 	// MaxPlaintext is the largest plaintext accepted, in bytes. Must be > 0.
 	MaxPlaintext int64
 }
 
-// recordLimit bounds how much of the start of a message Open keeps to read
-// its packet headers (recipients, cipher) again.
-const recordLimit = 1 << 20
+// Why Open reads the packets itself rather than calling openpgp.ReadMessage
+//
+// ReadMessage (go-crypto v1.5.2, openpgp/read.go) accepts more than one
+// message and says nothing: after the literal data it reads every remaining
+// packet, looks only at signatures and drops anything else (a second signed
+// message, a second literal data packet); and it never looks at the input
+// after the encrypted data packet (a second file glued to the first). The
+// first batch of records verified, the second one vanished. Its packet
+// source cannot be observed from outside: the decrypted and decompressed
+// streams are made and pushed inside it, and packet.Reader.Next skips marker
+// and unknown packets. So Open walks the message with go-crypto's packet
+// layer and accepts exactly this grammar, and nothing after it:
+//
+//	file      = [ASCII armor of] message
+//	message   = *(PKESK / SKESK) encrypted EOF
+//	encrypted = SEIPDv1 / SEIPDv2 / LibrePGP AEAD packet whose decrypted
+//	            content is:  (compressed(signed) / signed) EOF
+//	signed    = one-pass-signature literal-data signature
+//
+// A literal data packet alone (no one-pass signature) is read far enough to
+// refuse it as ErrUnsigned. Everything else is refused: several one-pass
+// signatures (several signers), nested compression, marker, padding or
+// unknown packets inside the encryption, and the old signature-first form
+// (gpg 2.2 never writes it, whatever --pgp6/7/8, --rfc2440 or
+// --force-v3-sigs says; checked). In the outer packets, marker and unknown
+// packets are skipped as ReadMessage does; they are unauthenticated and
+// carry nothing.
+//
+// All cryptography stays go-crypto's: EncryptedKey.Decrypt (RSA through the
+// HSM's crypto.Decrypter), SymmetricallyEncrypted / AEADEncrypted Decrypt
+// with their MDC and tag checks, decompression, PublicKey.VerifySignature.
+// Open only decides which packets may come in which order, feeds the literal
+// data into the hash its one-pass signature names, and repeats (signerValid)
+// the checks of the signing key that ReadMessage made in an unexported
+// function.
+//
+// What an attacker who can change ciphertext learns: every failure to get a
+// session key, to parse, to decrypt or to check integrity is the same bare
+// ErrCorrupt (Open asks the HSM after each one it sees once a session key
+// was addressed to us, see sessionKeyFailure). Every
+// other verdict (ErrWeakCipher, ErrUnsigned, ErrWrongSigner, ErrBadSignature,
+// ErrTrailingData) is given only after the whole encrypted packet passed its
+// integrity check, that is about a message somebody really encrypted as it
+// is. ErrTooLarge is given as soon as the plaintext passes the limit.
+//
+// One thing the grammar cannot see: go-crypto discards whatever follows the
+// end of the compressed stream inside a compressed packet without parsing it
+// (packet/compressed.go, decompressionReader). Those bytes are covered by the
+// MDC or AEAD tag, are never parsed as packets and never reach the caller.
 
 // Message is a decrypting, verifying stream of one issuer message.
 type Message struct {
-	md     *openpgp.MessageDetails
-	src    *source
-	max, n int64
-	err    error // sticky: io.EOF after a clean end, else why it failed
-	cipher string
-	signer string
+	src *source
+	in  *input
+	// plain is the decrypted content of the encrypted data packet; Close
+	// checks its MDC or final AEAD tag.
+	plain io.ReadCloser
+	// layer is where the signed message's packets come from: plain, or the
+	// decompressed body of the one compressed packet that plain holds.
+	layer      io.Reader
+	compressed bool
+
+	ops    *packet.OnePassSignature
+	opsErr error        // the one-pass signature cannot be used (unsupported)
+	signer *openpgp.Key // the issuer's key the one-pass signature names
+	h      hash.Hash    // the signature's hash
+	wh     hash.Hash    // what the literal data is written to: h, or canonical text over h
+	lit    *packet.LiteralData
+
+	max, n    int64
+	err       error // sticky: io.EOF after a clean end, else why it failed
+	cipher    string
+	signerFpr string
 }
 
 // Open starts decrypting r (binary or ASCII-armored) with the data room's
-// decryption key and checks that it is signed by one of the issuer's keys.
-// It refuses early what it can (ErrNotForUs, ErrWeakCipher, ErrUnsigned,
-// ErrWrongSigner, ErrCorrupt); the MDC or AEAD tags and the signature itself
-// are checked as the Message is read. Nothing is written to disk.
+// decryption key and checks that it is one message signed by one of the
+// issuer's keys. It refuses early what it can (ErrNotForUs, ErrWeakCipher,
+// ErrUnsigned, ErrWrongSigner, ErrCorrupt); the MDC or AEAD tags, the
+// signature itself and that nothing follows the message (ErrTrailingData)
+// are checked as the Message is read. Nothing is written to disk, and the
+// plaintext is never buffered.
 //
 // Open is safe for concurrent use with the same entities. Callers should
 // audit and rate-limit ErrCorrupt per sender: every session-key failure is
@@ -85,75 +174,202 @@ func Open(r io.Reader, dataRoom *openpgp.Entity, issuer openpgp.EntityList, limi
 		return nil, err
 	}
 	src := &source{r: r}
-	body, err := dearmor(src)
+	in, err := dearmor(src)
 	if err != nil {
 		if src.err != nil {
-			return nil, fmt.Errorf("pgp: read message: %w", src.err)
+			return nil, readError(src.err)
 		}
 		return nil, ErrCorrupt
 	}
-	rec := &recorder{r: body}
-	// A backstop for what the literal-data count below cannot see (huge
-	// packets other than literal data inside a compressed packet). go-crypto
-	// reports hitting it only as a generic decryption error, so it must sit
-	// above MaxPlaintext: the literal-data count trips first for real bombs.
-	decompressLimit := limits.MaxPlaintext + 1<<20
-	if decompressLimit < 0 {
-		decompressLimit = limits.MaxPlaintext
-	}
-	cfg := &packet.Config{MaxDecompressedMessageSize: &decompressLimit}
+	m := &Message{src: src, in: in, max: limits.MaxPlaintext}
 
-	md, err := openpgp.ReadMessage(rec, kr, nil, cfg)
-	rec.done = true
+	ek, edp, err := m.decrypt(kr)
+	if err == nil {
+		err = m.readHead(kr)
+	}
 	if err != nil {
 		switch {
 		case src.err != nil:
-			return nil, fmt.Errorf("pgp: read message: %w", src.err)
-		case kr.offered:
+			return nil, readError(src.err)
+		case err == ErrCorrupt && kr.offered:
 			return nil, kr.sessionKeyFailure()
-		case errors.Is(err, pgperrors.ErrKeyIncorrect):
-			// Well-formed up to the encrypted data, and no recipient is us.
-			return nil, ErrNotForUs
-		default:
-			return nil, ErrCorrupt
 		}
-	}
-	if !md.IsEncrypted || md.DecryptedWith.PrivateKey == nil {
-		return nil, ErrNotForUs
+		return nil, err
 	}
 
-	m := &Message{md: md, src: src, max: limits.MaxPlaintext}
-	cipher, ok := describeCipher(rec.buf.Bytes(), kr.lastAlgo())
+	cipher, ok := describeCipher(edp, ek)
 	m.cipher = cipher
-	if !ok {
-		return nil, fmt.Errorf("%w: %s", ErrWeakCipher, cipher)
-	}
-
 	var refusal error
 	switch {
-	case !md.IsSigned:
+	case !ok:
+		refusal = fmt.Errorf("%w: %s", ErrWeakCipher, cipher)
+	case m.ops == nil:
 		refusal = ErrUnsigned
-	case md.SignedBy == nil:
-		refusal = fmt.Errorf("%w: signed by key ID %016X", ErrWrongSigner, md.SignedByKeyId)
-	case md.SignatureError != nil:
-		refusal = fmt.Errorf("%w: %v", ErrBadSignature, md.SignatureError)
+	case m.opsErr != nil:
+		refusal = fmt.Errorf("%w: %v", ErrBadSignature, m.opsErr)
+	case m.signer == nil:
+		refusal = fmt.Errorf("%w: signed by key ID %016X", ErrWrongSigner, m.ops.KeyId)
 	}
 	if refusal != nil {
-		// Read to the end first: a tampered message says ErrCorrupt, not
-		// whatever its garbled first packets happened to look like.
-		if err := m.drain(); err != nil && !errors.Is(err, ErrTooLarge) {
+		// Only a message that really was encrypted as it is gets an answer
+		// other than ErrCorrupt.
+		if err := m.authenticate(); err != nil {
 			return nil, err
 		}
 		return nil, refusal
 	}
-	m.signer = Fingerprint(md.SignedBy.Entity)
+	m.signerFpr = Fingerprint(m.signer.Entity)
 	return m, nil
 }
 
-// Read returns plaintext. At the end it checks the MDC or AEAD tag and the
-// signature, and returns io.EOF only if both are good; otherwise an error
-// wrapping ErrCorrupt, ErrBadSignature or ErrTooLarge (or the input's own
-// read error). Everything read is untrusted until Read has returned io.EOF.
+// decrypt reads the packets up to the encrypted data packet, recovers the
+// session key with the data room's key and starts decrypting (m.plain). It
+// returns ErrNotForUs or ErrCorrupt; Open turns ErrCorrupt into
+// sessionKeyFailure once a session key was offered to our key.
+func (m *Message) decrypt(kr *keyRing) (*packet.EncryptedKey, packet.EncryptedDataPacket, error) {
+	type candidate struct {
+		ek  *packet.EncryptedKey
+		key *packet.PrivateKey
+	}
+	var cands []candidate
+	var edp packet.EncryptedDataPacket
+	sawESK := false
+	// packet.Reader skips marker, unknown and unsupported packets (PKESKs of
+	// other versions) as ReadMessage did. It reads the header and then the
+	// packet's own contents straight from m.in, buffering nothing, so m.in
+	// is positioned right after the encrypted data packet once that is done.
+	pr := packet.NewReader(m.in)
+	for edp == nil {
+		p, err := pr.Next()
+		if err != nil {
+			return nil, nil, ErrCorrupt
+		}
+		switch p := p.(type) {
+		case *packet.EncryptedKey:
+			sawESK = true
+			var keys []openpgp.Key
+			if p.KeyId == 0 {
+				keys = kr.DecryptionKeys() // hidden recipient
+			} else {
+				keys = kr.KeysById(p.KeyId)
+			}
+			for _, k := range keys {
+				cands = append(cands, candidate{p, k.PrivateKey})
+			}
+		case *packet.SymmetricKeyEncrypted:
+			sawESK = true // a passphrase: never ours
+		case *packet.SymmetricallyEncrypted:
+			if !p.IntegrityProtected {
+				return nil, nil, ErrCorrupt // no MDC: never
+			}
+			edp = p
+		case *packet.AEADEncrypted:
+			edp = p
+		case *packet.Compressed, *packet.LiteralData, *packet.OnePassSignature, *packet.Signature:
+			if sawESK {
+				return nil, nil, ErrCorrupt // session keys for nothing
+			}
+			return nil, nil, ErrNotForUs // not encrypted at all
+		default:
+			return nil, nil, ErrCorrupt // keys, user IDs, padding...: not a message
+		}
+	}
+	if len(cands) == 0 {
+		return nil, nil, ErrNotForUs
+	}
+	for _, c := range cands {
+		if c.key == nil || c.key.Encrypted {
+			continue
+		}
+		if len(c.ek.Key) == 0 {
+			// Bad padding, bad checksum, unknown cipher: the next candidate,
+			// and in the end one ErrCorrupt for all of them (no oracle).
+			if err := c.ek.Decrypt(c.key, nil); err != nil {
+				continue
+			}
+		}
+		plain, err := edp.Decrypt(c.ek.CipherFunc, c.ek.Key)
+		if err != nil {
+			return nil, nil, ErrCorrupt
+		}
+		m.plain = plain
+		return c.ek, edp, nil
+	}
+	return nil, nil, ErrCorrupt
+}
+
+// readHead reads the decrypted packets up to the start of the literal data:
+// [compressed:] [one-pass signature] literal data. It sets up the signature
+// hash when the signer is one of the issuer's keys.
+func (m *Message) readHead(kr *keyRing) error {
+	// A backstop for what the literal-data count cannot see (packets other
+	// than literal data inside a compressed packet). Above MaxPlaintext so
+	// that the literal-data count trips first for real bombs.
+	limit := m.max + 1<<20
+	if limit < 0 {
+		limit = m.max
+	}
+	m.layer = m.plain
+	p, err := packet.Read(m.layer)
+	if c, ok := p.(*packet.Compressed); ok && err == nil {
+		m.layer, m.compressed = c.LimitedBodyReader(&limit), true
+		p, err = packet.Read(m.layer)
+	}
+	if ops, ok := p.(*packet.OnePassSignature); ok {
+		m.ops = ops
+		switch {
+		case err != nil && isUnsupported(err):
+			m.opsErr = err // packet.Read consumed it; refused as ErrBadSignature
+		case err != nil:
+			return ErrCorrupt
+		case !ops.IsLast:
+			return ErrCorrupt // another one-pass signature follows: several signers
+		default:
+			m.startHash(kr)
+		}
+		p, err = packet.Read(m.layer)
+	}
+	lit, ok := p.(*packet.LiteralData)
+	if !ok || err != nil {
+		return ErrCorrupt
+	}
+	m.lit = lit
+	return nil
+}
+
+// startHash finds the issuer's key the one-pass signature names and the
+// hash it announces, as ReadMessage does.
+func (m *Message) startHash(kr *keyRing) {
+	ops := m.ops
+	keys := kr.KeysByIdUsage(ops.KeyId, packet.KeyFlagSign)
+	if len(keys) == 0 {
+		return // ErrWrongSigner
+	}
+	if ops.SigType != packet.SigTypeBinary && ops.SigType != packet.SigTypeText {
+		m.opsErr = fmt.Errorf("unsupported signature type %d", ops.SigType)
+		return
+	}
+	if !ops.Hash.Available() {
+		m.opsErr = fmt.Errorf("hash %v not available", ops.Hash)
+		return
+	}
+	m.signer = &keys[0]
+	m.h = ops.Hash.New()
+	if ops.Version == 6 {
+		m.h.Write(ops.Salt)
+	}
+	m.wh = m.h
+	if ops.SigType == packet.SigTypeText {
+		m.wh = openpgp.NewCanonicalTextHash(m.h)
+	}
+}
+
+// Read returns plaintext. At the end it checks that the signature packet
+// follows and nothing after it, the MDC or AEAD tag, and the signature, and
+// returns io.EOF only if all are good; otherwise an error wrapping
+// ErrCorrupt, ErrTrailingData, ErrBadSignature or ErrTooLarge (or the
+// input's own read error). Everything read is untrusted until Read has
+// returned io.EOF.
 func (m *Message) Read(p []byte) (int, error) {
 	if m.err != nil {
 		return 0, m.err
@@ -166,9 +382,8 @@ func (m *Message) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readBody reads plaintext, counting it against the limit, and maps errors
-// to ours. io.EOF means the MDC or AEAD tag checked out; the signature is
-// finish's business.
+// readBody reads literal data, hashing it and counting it against the
+// limit, and maps errors to ours. io.EOF means the end of the literal data.
 func (m *Message) readBody(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -178,7 +393,8 @@ func (m *Message) readBody(p []byte) (int, error) {
 	if room := m.max - m.n; int64(len(p)) > room+1 {
 		p = p[:room+1]
 	}
-	n, err := m.md.UnverifiedBody.Read(p)
+	n, err := m.lit.Body.Read(p)
+	m.wh.Write(p[:n])
 	m.n += int64(n)
 	if m.n > m.max {
 		return n - int(m.n-m.max), fmt.Errorf("%w: more than %d bytes", ErrTooLarge, m.max)
@@ -187,45 +403,157 @@ func (m *Message) readBody(p []byte) (int, error) {
 	case err == nil, err == io.EOF:
 		return n, err
 	case m.src.err != nil:
-		return n, fmt.Errorf("pgp: read message: %w", m.src.err)
+		return n, readError(m.src.err)
+	case errors.Is(err, pgperrors.ErrMessageTooLarge):
+		return n, fmt.Errorf("%w: more than %d bytes decompressed", ErrTooLarge, m.max)
 	default:
 		return n, ErrCorrupt
 	}
 }
 
-// drain reads the rest of a message that is refused anyway, so that a
-// tampered one is reported as ErrCorrupt.
-func (m *Message) drain() error {
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := m.readBody(buf); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-	}
-}
-
-// finish runs once the plaintext ended and go-crypto has checked the MDC or
-// AEAD tag (it returns an error instead of io.EOF when they fail).
+// finish runs once the literal data ended: the signature packet must come
+// next and nothing after it, then the integrity check, then the signature.
 func (m *Message) finish() error {
-	md := m.md
-	if !md.IsSigned || md.SignedBy == nil {
-		return ErrUnsigned // Open refused these already; belt and braces
+	p, err := packet.Read(m.layer)
+	sig, isSig := p.(*packet.Signature)
+	var sigErr error
+	switch {
+	case err == io.EOF:
+		sigErr = errors.New("no signature packet after the literal data")
+	case isSig && err == nil:
+	case isSig && isUnsupported(err):
+		sigErr = err
+	case p != nil || isUnknownPacket(err):
+		// Something else where the signature belongs: a second literal
+		// data packet, a second message, ...
+		return m.trailing()
+	default:
+		return m.sourceOr(ErrCorrupt)
 	}
-	if md.SignatureError != nil {
-		return fmt.Errorf("%w: %v", ErrBadSignature, md.SignatureError)
+	if err := m.end(); err != nil {
+		return err
 	}
-	if md.Signature == nil {
-		return fmt.Errorf("%w: no signature packet", ErrBadSignature)
+	if sigErr == nil {
+		sigErr = m.verify(sig)
+	}
+	if sigErr != nil {
+		return fmt.Errorf("%w: %v", ErrBadSignature, sigErr)
 	}
 	return io.EOF
+}
+
+// end checks that nothing follows the signature, inside the compressed
+// packet, inside the encryption or after it, and the MDC or AEAD tag.
+func (m *Message) end() error {
+	if m.compressed {
+		if more, err := hasMore(m.layer); err != nil {
+			return m.sourceOr(ErrCorrupt)
+		} else if more {
+			return m.trailing()
+		}
+	}
+	if more, err := hasMore(m.plain); err != nil {
+		return m.sourceOr(ErrCorrupt)
+	} else if more {
+		return m.trailing()
+	}
+	if err := m.plain.Close(); err != nil {
+		return m.sourceOr(ErrCorrupt)
+	}
+	// The encrypted message is complete and good: anything after it in
+	// the file is another message, or junk.
+	if err := m.in.end(); err != nil {
+		return m.sourceOr(err)
+	}
+	return nil
+}
+
+// trailing is the answer when packets follow the signed message inside the
+// encryption: ErrTrailingData if the encrypted data is intact, else
+// ErrCorrupt.
+func (m *Message) trailing() error {
+	if err := m.authenticate(); err != nil {
+		return err
+	}
+	return ErrTrailingData
+}
+
+// authenticate reads the rest of the decrypted data, without parsing or
+// decompressing it, and checks its MDC or final AEAD tag.
+func (m *Message) authenticate() error {
+	if _, err := io.Copy(io.Discard, m.plain); err != nil {
+		return m.sourceOr(ErrCorrupt)
+	}
+	if err := m.plain.Close(); err != nil {
+		return m.sourceOr(ErrCorrupt)
+	}
+	return nil
+}
+
+// verify checks the signature packet against its one-pass signature, the
+// hash of the literal data and the issuer's key.
+func (m *Message) verify(sig *packet.Signature) error {
+	ops := m.ops
+	switch {
+	case sig.IssuerKeyId == nil || *sig.IssuerKeyId != ops.KeyId:
+		return errors.New("the signature is not by the key its one-pass signature names")
+	case sig.SigType != ops.SigType || sig.Hash != ops.Hash || sig.PubKeyAlgo != ops.PubKeyAlgo:
+		return errors.New("the signature does not match its one-pass signature")
+	}
+	if sig.Version == 5 && (sig.SigType == packet.SigTypeBinary || sig.SigType == packet.SigTypeText) {
+		sig.Metadata = m.lit // as ReadMessage does: v5 signatures hash it
+	}
+	if err := m.signer.PublicKey.VerifySignature(m.h, sig); err != nil {
+		return err
+	}
+	return signerValid(m.signer, sig, time.Now())
+}
+
+// signerValid is what go-crypto v1.5.2's ReadMessage checked after a good
+// signature (checkMessageSignatureDetails in openpgp/read.go, unexported):
+// no unknown critical notation in the signature or the key's self
+// signatures, the key and its primary user ID not revoked, not expired, and
+// no signature involved expired.
+func signerValid(key *openpgp.Key, sig *packet.Signature, now time.Time) error {
+	primarySig, primaryID := key.Entity.PrimarySelfSignature()
+	if primarySig == nil {
+		return errors.New("the signer's key has no valid self-signature")
+	}
+	bySubkey := key.PublicKey != key.Entity.PrimaryKey
+	sigs := []*packet.Signature{sig, primarySig}
+	if bySubkey {
+		if key.SelfSignature == nil || key.SelfSignature.EmbeddedSignature == nil {
+			return errors.New("the signing subkey has no binding signature")
+		}
+		sigs = append(sigs, key.SelfSignature, key.SelfSignature.EmbeddedSignature)
+	}
+	for _, s := range sigs {
+		for _, n := range s.Notations {
+			if n.IsCritical {
+				return pgperrors.SignatureError("unknown critical notation: " + n.Name)
+			}
+		}
+	}
+	if key.Entity.Revoked(now) || (bySubkey && key.Revoked(now)) ||
+		(primaryID != nil && primaryID.Revoked(now)) {
+		return pgperrors.ErrKeyRevoked
+	}
+	if key.Entity.PrimaryKey.KeyExpired(primarySig, now) ||
+		(bySubkey && key.PublicKey.KeyExpired(key.SelfSignature, now)) {
+		return pgperrors.ErrKeyExpired
+	}
+	for _, s := range sigs {
+		if s.SigExpired(now) {
+			return pgperrors.ErrSignatureExpired
+		}
+	}
+	return nil
 }
 
 // SignerFingerprint is the fingerprint (upper-case hex) of the issuer's
 // primary key that the message says signed it. It is proven only once Read
 // has returned io.EOF.
-func (m *Message) SignerFingerprint() string { return m.signer }
+func (m *Message) SignerFingerprint() string { return m.signerFpr }
 
 // Cipher describes the encryption, e.g. "SEIPDv1 AES-256" or
 // "SEIPDv2 AES-256-GCM".
@@ -234,9 +562,42 @@ func (m *Message) Cipher() string { return m.cipher }
 // PlaintextBytes is how many plaintext bytes Read has returned so far.
 func (m *Message) PlaintextBytes() int64 { return m.n }
 
+// sourceOr returns the input's own read error if there was one, else err.
+func (m *Message) sourceOr(err error) error {
+	if m.src.err != nil {
+		return readError(m.src.err)
+	}
+	return err
+}
+
+func readError(err error) error { return fmt.Errorf("pgp: read message: %w", err) }
+
+// hasMore reports whether r has at least one more byte.
+func hasMore(r io.Reader) (bool, error) {
+	var b [1]byte
+	n, err := io.ReadFull(r, b[:])
+	switch {
+	case n == 1:
+		return true, nil
+	case err == io.EOF:
+		return false, nil
+	}
+	return false, err
+}
+
+func isUnsupported(err error) bool {
+	var u pgperrors.UnsupportedError
+	return errors.As(err, &u)
+}
+
+func isUnknownPacket(err error) bool {
+	var u pgperrors.UnknownPacketTypeError
+	var c pgperrors.CriticalUnknownPacketTypeError
+	return errors.As(err, &u) || errors.As(err, &c)
+}
+
 // source remembers the input's own read errors, which must not be mistaken
-// for corruption (go-crypto folds every error inside encrypted data into a
-// generic one).
+// for corruption.
 type source struct {
 	r   io.Reader
 	err error
@@ -250,9 +611,56 @@ func (s *source) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// input is the binary OpenPGP stream of the file, and what surrounds it.
+type input struct {
+	r       io.Reader     // the binary stream: br itself, or the armor's body
+	br      *bufio.Reader // the file
+	armored bool
+}
+
+func (in *input) Read(p []byte) (int, error) { return in.r.Read(p) }
+
+// end checks that the file ends with the message: nothing after it in the
+// binary stream and, for an armored file, nothing but the armor's end line
+// and white space after the armor.
+func (in *input) end() error {
+	more, err := hasMore(in.r)
+	switch {
+	case err != nil:
+		return ErrCorrupt
+	case more:
+		return ErrTrailingData
+	case !in.armored:
+		return nil
+	}
+	// go-crypto's armor stops at the checksum line or at the end line; the
+	// rest is still in br (armor.Decode reads through br itself: bufio's
+	// NewReaderSize returns a *bufio.Reader that is big enough unchanged).
+	seenEnd := false
+	for {
+		line, err := in.br.ReadSlice('\n')
+		switch t := bytes.TrimSpace(line); {
+		case len(t) == 0:
+		case !seenEnd && bytes.Equal(t, []byte("-----END "+openpgp.MessageType+"-----")):
+			seenEnd = true
+		default:
+			return ErrTrailingData
+		}
+		switch err {
+		case nil:
+		case io.EOF:
+			return nil
+		case bufio.ErrBufferFull:
+			return ErrTrailingData // a 4 KiB line is no armor line
+		default:
+			return err
+		}
+	}
+}
+
 // dearmor returns the binary OpenPGP stream, taking off ASCII armor if r
 // starts with it (binary OpenPGP starts with a byte that has bit 7 set).
-func dearmor(r io.Reader) (io.Reader, error) {
+func dearmor(r io.Reader) (*input, error) {
 	br := bufio.NewReader(r)
 	for {
 		b, err := br.Peek(1)
@@ -271,52 +679,27 @@ func dearmor(r io.Reader) (io.Reader, error) {
 			if block.Type != openpgp.MessageType {
 				return nil, fmt.Errorf("armored %q, not a message", block.Type)
 			}
-			return block.Body, nil
+			return &input{r: block.Body, br: br, armored: true}, nil
 		}
-		return br, nil
+		return &input{r: br, br: br}, nil
 	}
 }
 
-// recorder keeps what go-crypto reads while Open parses the headers.
-type recorder struct {
-	r    io.Reader
-	buf  bytes.Buffer
-	done bool
-}
-
-func (r *recorder) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if !r.done && r.buf.Len() < recordLimit {
-		r.buf.Write(p[:min(n, recordLimit-r.buf.Len())])
-	}
-	return n, err
-}
-
-// describeCipher reads the packet headers again to name the cipher, and says
-// whether it meets policy (AES only). algo is the symmetric algorithm octet
-// from the decrypted v3 session key, 0 if unknown.
-func describeCipher(head []byte, algo byte) (string, bool) {
-	pr := packet.NewReader(bytes.NewReader(head))
-	for {
-		p, err := pr.Next()
-		if err != nil {
-			return "unknown", false
+// describeCipher names the cipher of the encrypted data packet and says
+// whether it meets policy (AES only). SEIPDv1 and the LibrePGP AEAD packet
+// take their cipher from the (v3) session key, SEIPDv2 names its own.
+func describeCipher(edp packet.EncryptedDataPacket, ek *packet.EncryptedKey) (string, bool) {
+	switch p := edp.(type) {
+	case *packet.SymmetricallyEncrypted:
+		if p.Version == 2 {
+			return "SEIPDv2 " + cipherName(p.Cipher) + "-" + aeadName(p.Mode), isAES(p.Cipher)
 		}
-		switch p := p.(type) {
-		case *packet.SymmetricallyEncrypted:
-			if p.Version == 2 {
-				name := cipherName(p.Cipher) + "-" + aeadName(p.Mode)
-				return "SEIPDv2 " + name, isAES(p.Cipher)
-			}
-			c := packet.CipherFunction(algo)
-			return "SEIPDv1 " + cipherName(c), isAES(c)
-		case *packet.AEADEncrypted:
-			// The LibrePGP (gpg 2.3+) OCB packet; its header fields are not
-			// exported by go-crypto, the session key names the cipher.
-			c := packet.CipherFunction(algo)
-			return "LibrePGP-AEAD " + cipherName(c), isAES(c)
-		}
+		return "SEIPDv1 " + cipherName(ek.CipherFunc), isAES(ek.CipherFunc)
+	case *packet.AEADEncrypted:
+		// go-crypto does not export this packet's header fields.
+		return "LibrePGP-AEAD " + cipherName(ek.CipherFunc), isAES(ek.CipherFunc)
 	}
+	return "unknown", false
 }
 
 func isAES(c packet.CipherFunction) bool {
@@ -351,13 +734,13 @@ func aeadName(m packet.AEADMode) string {
 	return fmt.Sprintf("aead-%d", m)
 }
 
-// keyRing is what ReadMessage sees: only the data room's decryption subkeys
-// for session keys, and only the issuer's keys for signatures. A message
-// addressed to the data room's certification key, or signed by the data room
-// itself, finds nothing.
+// keyRing is what Open looks keys up in: only the data room's decryption
+// subkeys for session keys, and only the issuer's keys for signatures. A
+// message addressed to the data room's certification key, or signed by the
+// data room itself, finds nothing.
 type keyRing struct {
 	dec     []openpgp.Key
-	recs    []*recDecrypter
+	hsm     []decrypter // the private halves of dec, for sessionKeyFailure
 	issuer  openpgp.EntityList
 	offered bool // a session key was offered to one of our keys
 }
@@ -372,18 +755,15 @@ func newKeyRing(dataRoom *openpgp.Entity, issuer openpgp.EntityList) (*keyRing, 
 			!(s.Sig.FlagEncryptCommunications || s.Sig.FlagEncryptStorage) {
 			continue
 		}
+		// go-crypto's EncryptedKey.Decrypt type-asserts crypto.Decrypter for
+		// RSA keys (we only make RSA keys).
 		dec, ok := s.PrivateKey.PrivateKey.(decrypter)
 		if !ok {
-			continue // not RSA (we only make RSA keys); go-crypto handles others itself
+			continue
 		}
-		// A per-Open copy whose decrypter records what happened, for naming
-		// the cipher and telling a dead HSM from a bad message.
-		rd := &recDecrypter{d: dec}
-		pk := *s.PrivateKey
-		pk.PrivateKey = rd
-		kr.recs = append(kr.recs, rd)
+		kr.hsm = append(kr.hsm, dec)
 		kr.dec = append(kr.dec, openpgp.Key{
-			Entity: dataRoom, PublicKey: s.PublicKey, PrivateKey: &pk,
+			Entity: dataRoom, PublicKey: s.PublicKey, PrivateKey: s.PrivateKey,
 			SelfSignature: s.Sig, Revocations: s.Revocations,
 		})
 	}
@@ -419,23 +799,13 @@ func (kr *keyRing) DecryptionKeys() []openpgp.Key {
 	return kr.dec
 }
 
-// lastAlgo is the cipher octet of the last session key that decrypted.
-func (kr *keyRing) lastAlgo() byte {
-	for _, r := range kr.recs {
-		if r.algo != 0 {
-			return r.algo
-		}
-	}
-	return 0
-}
-
 // sessionKeyFailure is the answer when a session key addressed to us could
 // not be used. It is ErrCorrupt, whatever went wrong, unless the HSM itself
 // is gone. The HSM is asked on every such failure, not only when the RSA
 // decryption failed, so that asking adds no padding-dependent timing.
 func (kr *keyRing) sessionKeyFailure() error {
-	for _, r := range kr.recs {
-		if p, ok := r.d.(pinger); ok {
+	for _, d := range kr.hsm {
+		if p, ok := d.(pinger); ok {
 			if err := p.Ping(); err != nil {
 				return fmt.Errorf("%w: %w", ErrKeyUnavailable, err)
 			}
@@ -451,22 +821,3 @@ type decrypter interface {
 
 // pinger is implemented by HSM keys (hsm.Key's concrete type).
 type pinger interface{ Ping() error }
-
-// recDecrypter notes the symmetric algorithm octet of the session key it
-// recovers. Its errors go back to go-crypto, which only skips the key; they
-// never reach the caller.
-type recDecrypter struct {
-	d    decrypter
-	algo byte
-}
-
-func (r *recDecrypter) Public() crypto.PublicKey { return r.d.Public() }
-
-func (r *recDecrypter) Decrypt(rand io.Reader, msg []byte, opts crypto.DecrypterOpts) ([]byte, error) {
-	pt, err := r.d.Decrypt(rand, msg, opts)
-	// A v3 session key is algo || key || 2-byte checksum: 19, 27 or 35 bytes.
-	if err == nil && (len(pt) == 19 || len(pt) == 27 || len(pt) == 35) {
-		r.algo = pt[0]
-	}
-	return pt, err
-}
