@@ -248,6 +248,8 @@ func rejectReason(err error) string {
 		return "the decrypted content is larger than the configured limit (possible compression bomb)"
 	case errors.Is(err, pgp.ErrWeakCipher):
 		return "encrypted with a cipher this data room refuses (3DES/CAST5): re-encrypt to the current certificate, AES-256"
+	case errors.Is(err, pgp.ErrTrailingData):
+		return "the file holds more than one OpenPGP message or data after its end: upload one gpg --sign --encrypt file"
 	case errors.Is(err, pgp.ErrCorrupt):
 		return "the file is corrupt, truncated or was changed after encryption"
 	}
@@ -276,18 +278,19 @@ func (s *Service) rejectJob(id, reason, file string, rejects []card.RecordError,
 		// still marked rejected so that it is never produced.
 		s.Log.Error().Err(err).Str("job", id).Msg("job rejected without its audit entry")
 	}
-	j, err = s.Store.UpdateJob(id, func(j *state.Job) error {
+	// The issuer's report is in the outbox before anyone sees the job rejected.
+	shown := j
+	shown.State, shown.Reason, shown.Counts = state.Rejected, reason, counts
+	s.report(j.Issuer, j.ID, jobReport(shown, rejects, len(rejects) < counts.Rejected))
+	if _, err = s.Store.UpdateJob(id, func(j *state.Job) error {
 		if err := advance(j, state.Rejected); err != nil {
 			return err
 		}
 		j.Reason, j.Updated, j.Counts = reason, s.now(), counts
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		s.Log.Error().Err(err).Str("job", id).Msg("cannot mark job rejected")
-		return
 	}
-	s.report(j.Issuer, j.ID, jobReport(j, rejects, len(rejects) < j.Counts.Rejected))
 }
 
 // jobReport is the issuer's processing report: outcome, counts, and each

@@ -83,6 +83,11 @@ func (s *Service) prepare(j state.Job) {
 		return
 	}
 	failpoint.Hit("prepare.audited")
+	// The issuer's report is in the outbox before anyone sees the job ready.
+	shown := j
+	shown.State, shown.Counts = state.Ready, p.counts
+	s.report(j.Issuer, j.ID, jobReport(shown, p.rejects, p.rejectsCapped))
+	failpoint.Hit("prepare.reported")
 	j, err = s.Store.UpdateJob(j.ID, func(jj *state.Job) error {
 		if err := advance(jj, state.Ready); err != nil {
 			return err
@@ -98,7 +103,6 @@ func (s *Service) prepare(j state.Job) {
 	failpoint.Hit("prepare.ready")
 	s.metrics().RecordsPrepared.Add(float64(p.counts.Accepted))
 	s.metrics().RecordsRejected.Add(float64(p.counts.Rejected))
-	s.report(j.Issuer, j.ID, jobReport(j, p.rejects, p.rejectsCapped))
 }
 
 func (s *Service) productionPath(job string) string {

@@ -25,7 +25,7 @@ func crashPoints() []string {
 		"arrival.hashed", "arrival.recorded", "arrival.audited",
 		"request.marked@1", "request.approved@1", "prepare.started",
 		"prepare.reading@1", "prepare.reading@2", "prepare.encrypted", "prepare.renamed",
-		"prepare.audited", "prepare.ready", "report.signed@1",
+		"prepare.audited", "prepare.reported", "prepare.ready", "report.signed@1",
 		"push.gated", "push.uploaded", "push.audited", "counts.audited",
 		"request.marked@2", "request.approved@2", "delete.remote", "delete.spool", "delete.audited", "report.signed@2",
 	}
