@@ -1,5 +1,7 @@
 package audit
 
+import "github.com/dataprep/dataprep/formats/card"
+
 // This file holds the guard that keeps card numbers out of the audit log
 // (design invariant 5). It is a safety net, not the masking itself: callers
 // mask PANs at the source (first 6 and last 4 digits at most), and this guard
@@ -8,30 +10,9 @@ package audit
 
 // Luhn reports whether digits, a string of ASCII decimal digits, passes the
 // Luhn (mod 10) check used by payment card numbers (ISO/IEC 7812-1 annex B).
-// It reports false for an empty string or one with any other character.
-func Luhn(digits string) bool {
-	if digits == "" {
-		return false
-	}
-	sum := 0
-	double := false
-	for i := len(digits) - 1; i >= 0; i-- {
-		c := digits[i]
-		if c < '0' || c > '9' {
-			return false
-		}
-		d := int(c - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-		double = !double
-	}
-	return sum%10 == 0
-}
+// It reports false for an empty string or one with any other character. The
+// check itself lives with the card record (formats/card): one rule, one place.
+func Luhn(digits string) bool { return card.Luhn(digits) }
 
 // Card numbers are 12 to 19 digits long (ISO/IEC 7812-1).
 const (
