@@ -354,6 +354,10 @@ func (s *Service) viewJob(c Caller, j state.Job) JobView {
 	if c.Role != people.MachineOperator {
 		cnt := j.Counts
 		v.Counts = &cnt
+	} else {
+		// Sizes are counts in disguise: a fixed-width production file is
+		// records × line width. The machine operator sees neither.
+		v.Size, v.OutputSize, v.Progress = 0, 0, nil
 	}
 	return v
 }

@@ -134,6 +134,7 @@ func TestEndToEndFoundation(t *testing.T) {
 	var dj map[string]any
 	w.jsonOK("dave", &dj, "job", "show", id)
 	require.NotContains(t, dj, "counts")
+	require.NotContains(t, dj, "output_size", "a size is a count in disguise")
 	require.NotContains(t, w.ok("dave", "job", "show", id), "records")
 
 	// The issuer finds a signed report in its outbox and gpg verifies it.
