@@ -314,8 +314,12 @@ func jobCmd() *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), j)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "job:       %s\nissuer:    %s\nstate:     %s\nfile:      %s\nsha256:    %s\nsize:      %d bytes\nreceived:  %s\n",
-				j.ID, j.Issuer, j.State, j.FileName, j.SHA256, j.Size, j.Received.Local().Format(time.DateTime))
+			fmt.Fprintf(w, "job:       %s\nissuer:    %s\nstate:     %s\nfile:      %s\nsha256:    %s\n",
+				j.ID, j.Issuer, j.State, j.FileName, j.SHA256)
+			if j.Size > 0 { // not shown to machine operators
+				fmt.Fprintf(w, "size:      %d bytes\n", j.Size)
+			}
+			fmt.Fprintf(w, "received:  %s\n", j.Received.Local().Format(time.DateTime))
 			if j.Reason != "" {
 				fmt.Fprintf(w, "reason:    %s\n", j.Reason)
 			}
@@ -328,8 +332,10 @@ func jobCmd() *cobra.Command {
 			if j.Counts != nil && j.State != state.Received {
 				fmt.Fprintf(w, "records:   %d read, %d accepted, %d rejected\n", j.Counts.Read, j.Counts.Accepted, j.Counts.Rejected)
 			}
-			if j.OutputSHA256 != "" {
+			if j.OutputSHA256 != "" && j.OutputSize > 0 {
 				fmt.Fprintf(w, "output:    %s (%d bytes)\n", j.OutputSHA256, j.OutputSize)
+			} else if j.OutputSHA256 != "" {
+				fmt.Fprintf(w, "output:    %s\n", j.OutputSHA256)
 			}
 			return nil
 		},
