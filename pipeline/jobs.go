@@ -242,6 +242,8 @@ func rejectReason(err error) string {
 		return "not signed: sign the file with the issuer's registered key (gpg --sign --encrypt)"
 	case errors.Is(err, pgp.ErrWrongSigner):
 		return "signed by a key that is not this issuer's registered signing key"
+	case errors.Is(err, pgp.ErrWeakHash):
+		return "signed with a hash this data room refuses (MD5, SHA-1, RIPEMD-160): sign with SHA-256 or better"
 	case errors.Is(err, pgp.ErrBadSignature):
 		return "the signature does not match the content"
 	case errors.Is(err, pgp.ErrTooLarge):

@@ -67,6 +67,10 @@ type subError struct {
 	parent error
 }
 
+// ErrWeakHash: the issuer signed over MD5, SHA-1 or RIPEMD-160. Such a
+// refusal also satisfies errors.Is(err, ErrBadSignature).
+var ErrWeakHash = errors.New("pgp: signature hash too weak")
+
 func (e *subError) Error() string { return e.msg }
 func (e *subError) Unwrap() error { return e.parent }
 
@@ -206,7 +210,7 @@ func Open(r io.Reader, dataRoom *openpgp.Entity, issuer openpgp.EntityList, limi
 	case m.ops == nil:
 		refusal = ErrUnsigned
 	case m.opsErr != nil:
-		refusal = fmt.Errorf("%w: %v", ErrBadSignature, m.opsErr)
+		refusal = fmt.Errorf("%w: %w", ErrBadSignature, m.opsErr)
 	case m.signer == nil:
 		refusal = fmt.Errorf("%w: signed by key ID %016X", ErrWrongSigner, m.ops.KeyId)
 	}
@@ -351,6 +355,14 @@ func (m *Message) startHash(kr *keyRing) {
 	}
 	if !ops.Hash.Available() {
 		m.opsErr = fmt.Errorf("hash %v not available", ops.Hash)
+		return
+	}
+	switch ops.Hash {
+	case crypto.MD5, crypto.SHA1, crypto.RIPEMD160:
+		// Collisions for SHA-1 are practical (SHA-1 is a Shambles, 2020):
+		// an issuer's signature over it proves too little. gpg 2.2 signs
+		// with SHA-256 or better unless told otherwise.
+		m.opsErr = fmt.Errorf("%w: the signature uses %v: sign with SHA-256 or better", ErrWeakHash, ops.Hash)
 		return
 	}
 	m.signer = &keys[0]
