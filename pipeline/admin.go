@@ -19,6 +19,10 @@ import (
 // passphrase is hashed at once: the request keeps only the hash.
 func (s *Service) AddUser(c Caller, name, role string, initial []byte) (Outcome, error) {
 	e := audit.Entry{Event: "request.create", Actor: c.Name, OSUser: c.OSUser, Detail: map[string]string{"action": ActAddUser, "target": name}}
+	// The role first: a role that may not ask learns nothing else.
+	if err := mayRequest(c, ActAddUser); err != nil {
+		return Outcome{}, s.refuse(e, err)
+	}
 	if err := people.CheckName(name); err != nil {
 		e.Detail["target"] = ""
 		return Outcome{}, s.refuse(e, fmt.Errorf("%w: %v", ErrBadInput, err))
@@ -64,6 +68,10 @@ func (s *Service) doAddUser(r state.Request, approver string, bootstrap bool) (s
 // embedded default (CSV as formats/testgen writes it) applies.
 func (s *Service) AddIssuer(c Caller, name string, signingKey, sshKey, profileTOML []byte) (Outcome, error) {
 	e := audit.Entry{Event: "request.create", Actor: c.Name, OSUser: c.OSUser, Issuer: name, Detail: map[string]string{"action": ActAddIssuer, "target": name}}
+	// The role first: a role that may not ask learns nothing else.
+	if err := mayRequest(c, ActAddIssuer); err != nil {
+		return Outcome{}, s.refuse(e, err)
+	}
 	if err := drop.CheckIssuerName(name); err != nil {
 		e.Issuer, e.Detail["target"] = "", ""
 		return Outcome{}, s.refuse(e, fmt.Errorf("%w: %v", ErrBadInput, err))

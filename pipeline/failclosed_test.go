@@ -42,3 +42,27 @@ func TestFailClosedWhenAuditFails(t *testing.T) {
 	_, err = s.StartJob(op1, addJob(t, s, "bank").ID, "m0")
 	require.ErrorIs(t, err, ErrAuditFailed)
 }
+
+// TestRefusalsWithholdCardNumbers: a card number typed where a name or an
+// id belongs is neither echoed back nor refused by the audit log; the
+// refusal is audited with the value withheld.
+func TestRefusalsWithholdCardNumbers(t *testing.T) {
+	s := newService(t)
+	op := addPerson(t, s, "op1", people.Operator)
+	adm := addPerson(t, s, "adm1", people.Admin)
+	sup := addPerson(t, s, "sup1", people.Supervisor)
+	const pan = "4000001234567899" // Luhn-valid test PAN
+	for _, err := range []error{
+		func() error { _, err := s.StartJob(op, pan, ""); return err }(),
+		func() error { _, err := s.StartJob(op, "J000001", pan); return err }(),
+		func() error { _, err := s.Authorize(adm, pan, pan); return err }(),
+		func() error { _, _, err := s.Approve(sup, pan); return err }(),
+		func() error { _, err := s.Deny(sup, pan, "not a request"); return err }(),
+		func() error { _, err := s.AddUser(adm, pan, "operator", []byte("a long first passphrase")); return err }(),
+	} {
+		require.Error(t, err)
+		require.NotErrorIs(t, err, ErrAuditFailed, "the refusal must be audited")
+		require.NotContains(t, err.Error(), pan)
+		require.NotContains(t, err.Error(), "1234567899")
+	}
+}

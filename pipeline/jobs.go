@@ -154,6 +154,10 @@ func (s *Service) quarantinePath(job string) string {
 // its key encrypts it; machine may be empty when exactly one is registered.
 func (s *Service) StartJob(c Caller, id, machine string) (Outcome, error) {
 	e := audit.Entry{Event: "request.create", Actor: c.Name, OSUser: c.OSUser, Job: id, Detail: map[string]string{"action": ActStartJob, "target": id}}
+	// The role first: a role that may not ask learns nothing else.
+	if err := mayRequest(c, ActStartJob); err != nil {
+		return Outcome{}, s.refuse(e, err)
+	}
 	if err := checkJobID(id); err != nil {
 		e.Job, e.Detail["target"] = "", ""
 		return Outcome{}, s.refuse(e, err)
@@ -192,7 +196,7 @@ func (s *Service) StartJob(c Caller, id, machine string) (Outcome, error) {
 		}
 	}
 	if _, err := s.Store.Machine(machine); err != nil {
-		return Outcome{}, s.refuse(e, fmt.Errorf("%w: no machine %q", ErrBadInput, machine))
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: no machine %s", ErrBadInput, shown(machine)))
 	}
 	e.Machine = machine
 	return s.ask(c, ActStartJob, id, map[string]string{"machine": machine})

@@ -41,12 +41,16 @@ type MachineSpec struct {
 // AddMachine asks for (or, under bootstrap, registers) a machine.
 func (s *Service) AddMachine(c Caller, m MachineSpec) (Outcome, error) {
 	e := audit.Entry{Event: "request.create", Actor: c.Name, OSUser: c.OSUser, Machine: m.Name, Detail: map[string]string{"action": ActAddMachine, "target": m.Name}}
+	// The role first: a role that may not ask learns nothing else.
+	if err := mayRequest(c, ActAddMachine); err != nil {
+		return Outcome{}, s.refuse(e, err)
+	}
 	bad := func(f string, a ...any) (Outcome, error) {
 		return Outcome{}, s.refuse(e, fmt.Errorf("%w: "+f, append([]any{ErrBadInput}, a...)...))
 	}
 	if err := drop.CheckIssuerName(m.Name); err != nil { // same alphabet: names end up in paths and audit entries
 		e.Machine, e.Detail["target"] = "", ""
-		return bad("machine name %q: use lower-case letters, digits, . _ -", m.Name)
+		return bad("machine name %s: use lower-case letters, digits, . _ -", shown(m.Name))
 	}
 	if _, err := s.Store.Machine(m.Name); err == nil {
 		return bad("machine %q exists", m.Name)
@@ -56,13 +60,14 @@ func (s *Service) AddMachine(c Caller, m MachineSpec) (Outcome, error) {
 		return bad("--sftp: %v", err)
 	}
 	if !strings.HasPrefix(m.Dir, "/") || filepath.Clean(m.Dir) != m.Dir {
-		return bad("--dir %q: want an absolute, clean path on the machine", m.Dir)
+		return bad("--dir: want an absolute, clean path on the machine")
 	}
 	hk, err := machine.HostKeyFromAuthorizedLine(m.HostKey)
 	if err != nil {
 		return bad("--host-key: %v", err)
 	}
-	if _, err := loadSSHKey(m.SSHKeyFile); err != nil {
+	clientKey, err := loadSSHKey(m.SSHKeyFile)
+	if err != nil {
 		return bad("--ssh-key: %v", err)
 	}
 	cert, err := pgp.ReadRecipientKey(m.PGPKey)
@@ -80,7 +85,8 @@ func (s *Service) AddMachine(c Caller, m MachineSpec) (Outcome, error) {
 	return s.ask(c, ActAddMachine, m.Name, map[string]string{
 		"user": user, "host": host, "port": strconv.Itoa(port), "dir": m.Dir,
 		"host_key": strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hk))), "host_key_fingerprint": machine.FingerprintSHA256(hk),
-		"ssh_key_file": m.SSHKeyFile, "pgp_key": string(m.PGPKey), "pgp_fingerprint": fpr, "layout": string(m.Layout),
+		"ssh_key_file": m.SSHKeyFile, "ssh_key_fingerprint": ssh.FingerprintSHA256(clientKey.PublicKey()),
+		"pgp_key": string(m.PGPKey), "pgp_fingerprint": fpr, "layout": string(m.Layout),
 	})
 }
 
@@ -88,7 +94,7 @@ func (s *Service) AddMachine(c Caller, m MachineSpec) (Outcome, error) {
 // that others may read.
 func loadSSHKey(path string) (ssh.Signer, error) {
 	if !filepath.IsAbs(path) {
-		return nil, fmt.Errorf("%q: give an absolute path", path)
+		return nil, fmt.Errorf("give an absolute path")
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -116,6 +122,15 @@ func (s *Service) doAddMachine(r state.Request, approver string, bootstrap bool)
 	if err := os.MkdirAll(keyDir, 0o700); err != nil {
 		return "", err
 	}
+	// The key installed is the one the approver saw in the request: the
+	// file is read again and must still hold the same key.
+	k, err := loadSSHKey(r.Params["ssh_key_file"])
+	if err != nil {
+		return "", fmt.Errorf("reading the machine's ssh key: %w", err)
+	}
+	if got := ssh.FingerprintSHA256(k.PublicKey()); got != r.Params["ssh_key_fingerprint"] {
+		return "", fmt.Errorf("%w: the ssh key file changed since the request (%s, requested %s): ask again", ErrBadState, got, r.Params["ssh_key_fingerprint"])
+	}
 	raw, err := os.ReadFile(r.Params["ssh_key_file"])
 	if err != nil {
 		return "", fmt.Errorf("reading the machine's ssh key: %w", err)
@@ -130,7 +145,7 @@ func (s *Service) doAddMachine(r state.Request, approver string, bootstrap bool)
 		Layout: r.Params["layout"], Created: s.now(), CreatedBy: r.Requester, ApprovedBy: approver}
 	e := audit.Entry{Event: "machine.add", Outcome: "ok", Actor: r.Requester, Approver: approver, Request: r.ID, Machine: m.Name,
 		Detail: map[string]string{"sftp": fmt.Sprintf("%s@%s:%d", m.User, m.Host, m.Port), "dir": m.Dir,
-			"host_key": r.Params["host_key_fingerprint"], "pgp_fingerprint": m.PGPFpr}}
+			"host_key": r.Params["host_key_fingerprint"], "pgp_fingerprint": m.PGPFpr, "ssh_key_fingerprint": r.Params["ssh_key_fingerprint"]}}
 	if bootstrap {
 		e.Detail["bootstrap"] = "single administrator"
 	}
@@ -147,13 +162,17 @@ func (s *Service) doAddMachine(r state.Request, approver string, bootstrap bool)
 func (s *Service) Authorize(c Caller, machineName, operator string) (Outcome, error) {
 	e := audit.Entry{Event: "request.create", Actor: c.Name, OSUser: c.OSUser, Machine: machineName,
 		Detail: map[string]string{"action": ActAuthorize, "target": machineName, "operator": operator}}
+	// The role first: a role that may not ask learns nothing else.
+	if err := mayRequest(c, ActAuthorize); err != nil {
+		return Outcome{}, s.refuse(e, err)
+	}
 	m, err := s.Store.Machine(machineName)
 	if err != nil {
-		return Outcome{}, s.refuse(e, fmt.Errorf("%w: no machine %q", ErrBadInput, machineName))
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: no machine %s", ErrBadInput, shown(machineName)))
 	}
 	p, err := s.Store.Person(operator)
 	if err != nil {
-		return Outcome{}, s.refuse(e, fmt.Errorf("%w: no user %q", ErrBadInput, operator))
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: no user %s", ErrBadInput, shown(operator)))
 	}
 	if p.Role != people.MachineOperator {
 		return Outcome{}, s.refuse(e, fmt.Errorf("%w: %s is %s; only a machine-operator can be authorized on a machine", ErrBadInput, operator, p.Role))
@@ -254,7 +273,7 @@ func (s *Service) Release(c Caller, id, machineName string) (string, error) {
 	m, err := s.Store.Machine(machineName)
 	if err != nil {
 		e.Machine = ""
-		return "", s.refuse(e, fmt.Errorf("%w: no machine %q", ErrBadInput, machineName))
+		return "", s.refuse(e, fmt.Errorf("%w: no machine %s", ErrBadInput, shown(machineName)))
 	}
 	if !slices.Contains(m.Operators, c.Name) {
 		return "", s.refuse(e, fmt.Errorf("%w: %s is not authorized on machine %s (an administrator runs 'dataprep machine authorize')", ErrForbidden, c.Name, machineName))
@@ -425,6 +444,9 @@ func (s *Service) Report(c Caller, id string, n Counts) (string, error) {
 	}
 	failpoint.Hit("counts.audited")
 	_, err = s.Store.UpdateJob(id, func(j *state.Job) error {
+		if j.Reported != nil || j.State != state.Pushed {
+			return fmt.Errorf("%w: counts for %s were reported meanwhile", ErrBadState, id)
+		}
 		j.Reported = &state.Reported{Good: n.Good, Spoiled: n.Spoiled, Samples: n.Samples, ReturnedToVault: n.ReturnedToVault, By: c.Name, At: s.now()}
 		j.CountsOK, j.Updated = ok, s.now()
 		return nil
@@ -471,6 +493,10 @@ func (s *Service) Resolve(c Caller, id, reason string) (string, error) {
 // DeleteJob asks for a job's supervised deletion.
 func (s *Service) DeleteJob(c Caller, id string) (Outcome, error) {
 	e := audit.Entry{Event: "request.create", Actor: c.Name, OSUser: c.OSUser, Job: id, Detail: map[string]string{"action": ActDeleteJob, "target": id}}
+	// The role first: a role that may not ask learns nothing else.
+	if err := mayRequest(c, ActDeleteJob); err != nil {
+		return Outcome{}, s.refuse(e, err)
+	}
 	if err := checkJobID(id); err != nil {
 		e.Job, e.Detail["target"] = "", ""
 		return Outcome{}, s.refuse(e, err)
@@ -512,10 +538,27 @@ func (s *Service) doDeleteJob(r state.Request, approver string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	detail := map[string]string{"input_sha256": j.SHA256, "output_sha256": j.OutputSHA256, "state_before": string(j.State)}
-	if j.State == state.Pushed {
+	// The machine's lock is held from here to the state change, so that no
+	// release of this job (or any push to its machine) runs in between.
+	if j.Machine != "" {
 		unlock := lockMachine(j.Machine)
 		defer unlock()
+		if j, err = s.Store.Job(r.Target); err != nil {
+			return "", err
+		}
+	}
+	before := j.State
+	switch {
+	case j.State == state.Received, j.State == state.Ready, j.State == state.Rejected:
+	case j.State == state.Pushed && j.Reported != nil && j.CountsOK:
+	default:
+		return "", fmt.Errorf("%w: job %s is %s now; it cannot be deleted in that state", ErrBadState, j.ID, j.State)
+	}
+	detail := map[string]string{"input_sha256": j.SHA256, "output_sha256": j.OutputSHA256, "state_before": string(j.State)}
+	// A ready job may have reached its machine before a crash kept the
+	// state from saying so: the machine is always asked when one is named
+	// and a production file exists.
+	if j.State == state.Pushed || (j.State == state.Ready && j.Machine != "") {
 		m, err := s.Store.Machine(j.Machine)
 		if err != nil {
 			return "", err
@@ -567,13 +610,16 @@ func (s *Service) doDeleteJob(r state.Request, approver string) (string, error) 
 	}
 	failpoint.Hit("delete.audited")
 	upd := func(j *state.Job) error {
+		if j.State != before {
+			return fmt.Errorf("%w: job %s changed from %s to %s during its deletion", ErrBadState, j.ID, before, j.State)
+		}
 		if err := advance(j, state.Deleted); err != nil {
 			return err
 		}
 		j.DeletedBy, j.DeletionOK, j.Updated = r.Requester, approver, s.now()
 		return advance(j, state.Closed)
 	}
-	if j.State == state.Pushed {
+	if j.Machine != "" {
 		_, _, err = s.Store.UpdateJobAndMachine(j.ID, j.Machine, func(j *state.Job, m *state.Machine) error {
 			if m.Current == j.ID {
 				m.Current = ""

@@ -92,3 +92,13 @@ func PolicyMarkdown() string {
 	}
 	return b.String()
 }
+
+// mayRequest is ask's role check, made before anything is looked up so that
+// a role that may not ask learns nothing else.
+func mayRequest(c Caller, action string) error {
+	pol, _ := PolicyFor(action)
+	if !pol.mayRequest(c.Role) {
+		return fmt.Errorf("%w: %s may not request %s (requesters: %s)", ErrForbidden, c.Role, action, roles(pol.Requesters))
+	}
+	return nil
+}

@@ -132,16 +132,6 @@ func (s *Service) at(t time.Time) (time.Time, error) {
 // records package never quotes the refused value.
 func invalid(err error) error { return fmt.Errorf("%w: %v", ErrBadInput, err) }
 
-// mayRequest is ask's role check, made before anything is looked up so that
-// a role that may not ask learns nothing else.
-func mayRequest(c Caller, action string) error {
-	pol, _ := PolicyFor(action)
-	if !pol.mayRequest(c.Role) {
-		return fmt.Errorf("%w: %s may not request %s (requesters: %s)", ErrForbidden, c.Role, action, roles(pol.Requesters))
-	}
-	return nil
-}
-
 // recordJob looks up the job a record names (optional unless required).
 func (s *Service) recordJob(id string, required bool) (state.Job, error) {
 	if id == "" {
@@ -526,7 +516,7 @@ type RecordRequest struct {
 func (s *Service) PendingRecord(c Caller, id string) (RecordRequest, error) {
 	r, err := s.Store.Request(id)
 	if errors.Is(err, state.ErrNotFound) {
-		return RecordRequest{}, fmt.Errorf("%w: no request %q", ErrBadInput, id)
+		return RecordRequest{}, fmt.Errorf("%w: no request %s", ErrBadInput, shown(id))
 	} else if err != nil {
 		return RecordRequest{}, err
 	}
@@ -577,7 +567,7 @@ func render(format string, rep records.Report) (string, error) {
 	case FormatHTML:
 		err = records.RenderHTML(&b, rep)
 	default:
-		return "", fmt.Errorf("%w: format %q: want text, json or html", ErrBadInput, format)
+		return "", fmt.Errorf("%w: format %s: want text, json or html", ErrBadInput, shown(format))
 	}
 	return b.String(), err
 }

@@ -12,6 +12,9 @@ import (
 	"github.com/dataprep/dataprep/pipeline/state"
 )
 
+// errAlreadyDecided: a request changed state between reading and updating it.
+var errAlreadyDecided = errors.New("request already decided")
+
 // Outcome is what an action that may need a second person gave: either it is
 // done (bootstrap) or a request waits.
 type Outcome struct {
@@ -27,8 +30,8 @@ func (s *Service) ask(c Caller, action, target string, params map[string]string)
 		panic("pipeline: no policy for " + action) // programmer error: every action has a row
 	}
 	e := audit.Entry{Event: "request.create", Actor: c.Name, OSUser: c.OSUser, Detail: map[string]string{"action": action, "target": target}}
-	if !pol.mayRequest(c.Role) {
-		return Outcome{}, s.refuse(e, fmt.Errorf("%w: %s may not request %s (requesters: %s)", ErrForbidden, c.Role, action, roles(pol.Requesters)))
+	if err := mayRequest(c, action); err != nil {
+		return Outcome{}, s.refuse(e, err)
 	}
 	if pol.Bootstrap {
 		admins, err := s.Store.CountRole(people.Admin)
@@ -86,7 +89,16 @@ func (s *Service) expire(r state.Request) (state.Request, error) {
 	if r.State != state.Pending || s.now().Before(r.Expires) {
 		return r, nil
 	}
-	r, err := s.Store.UpdateRequest(r.ID, func(r *state.Request) error { r.State = state.Expired; r.Decided = s.now(); return nil })
+	r, err := s.Store.UpdateRequest(r.ID, func(r *state.Request) error {
+		if r.State != state.Pending {
+			return errAlreadyDecided
+		}
+		r.State, r.Decided = state.Expired, s.now()
+		return nil
+	})
+	if errors.Is(err, errAlreadyDecided) {
+		return s.Store.Request(r.ID)
+	}
 	if err != nil {
 		return r, err
 	}
@@ -99,7 +111,7 @@ func (s *Service) Approve(c Caller, id string) (state.Request, string, error) {
 	e := audit.Entry{Event: "request.approve", Actor: c.Name, OSUser: c.OSUser, Request: id}
 	r, err := s.Store.Request(id)
 	if errors.Is(err, state.ErrNotFound) {
-		return r, "", s.refuse(e, fmt.Errorf("%w: no request %q: see 'dataprep request list'", ErrBadInput, id))
+		return r, "", s.refuse(e, fmt.Errorf("%w: no request %s: see 'dataprep request list'", ErrBadInput, shown(id)))
 	} else if err != nil {
 		return r, "", err
 	}
@@ -135,6 +147,9 @@ func (s *Service) Approve(c Caller, id string) (state.Request, string, error) {
 	}
 	failpoint.Hit("request.marked")
 	r, err = s.Store.UpdateRequest(id, func(r *state.Request) error {
+		if r.State != state.Pending {
+			return fmt.Errorf("%w: %s is %s", ErrNotPending, id, r.State)
+		}
 		r.State, r.Decider, r.Decided = state.Approved, c.Name, s.now()
 		return nil
 	})
@@ -161,9 +176,11 @@ func (s *Service) Deny(c Caller, id, reason string) (state.Request, error) {
 	if reason == "" || len(reason) > 500 || strings.ContainsAny(reason, "\n\r") || audit.ContainsPAN(reason) {
 		return state.Request{}, s.refuse(e, fmt.Errorf("%w: --reason must be one line of 1-500 characters, without card numbers", ErrBadInput))
 	}
+	s.decisions.Lock() // an approval running now finishes first
+	defer s.decisions.Unlock()
 	r, err := s.Store.Request(id)
 	if errors.Is(err, state.ErrNotFound) {
-		return r, s.refuse(e, fmt.Errorf("%w: no request %q", ErrBadInput, id))
+		return r, s.refuse(e, fmt.Errorf("%w: no request %s", ErrBadInput, shown(id)))
 	} else if err != nil {
 		return r, err
 	}
@@ -183,6 +200,9 @@ func (s *Service) Deny(c Caller, id, reason string) (state.Request, error) {
 		return r, err
 	}
 	return s.Store.UpdateRequest(id, func(r *state.Request) error {
+		if r.State != state.Pending {
+			return fmt.Errorf("%w: %s is %s", ErrNotPending, id, r.State)
+		}
 		r.State, r.Decider, r.Decided, r.Reason = state.Denied, c.Name, s.now(), reason
 		return nil
 	})

@@ -112,10 +112,23 @@ func (s *Service) record(e audit.Entry) error {
 // refuse audits a refusal and returns err (or the audit failure).
 func (s *Service) refuse(e audit.Entry, err error) error {
 	e.Outcome = "refused"
+	// Fields of a refusal may hold what a caller typed. Anything shaped
+	// like a card number is withheld here, once for every refusal, so that
+	// the entry is written (the log would refuse it) and shows no PAN.
+	for _, f := range []*string{&e.Actor, &e.Job, &e.Issuer, &e.Machine, &e.Request} {
+		if audit.ContainsPAN(*f) {
+			*f = "(withheld)"
+		}
+	}
 	if e.Detail == nil {
 		e.Detail = map[string]string{}
 	}
 	e.Detail["reason"] = err.Error()
+	for k, v := range e.Detail {
+		if audit.ContainsPAN(v) {
+			e.Detail[k] = "(withheld)"
+		}
+	}
 	if aerr := s.record(e); aerr != nil {
 		return errors.Join(err, aerr)
 	}
@@ -334,4 +347,19 @@ func (s *Service) Recover(ctx context.Context) error {
 		})
 	}
 	return nil
+}
+
+// shown is s when it is shaped like a name or an id, else a fixed text: a
+// refusal repeats what the caller typed only when it cannot be a card
+// number or anything else that must not travel to a terminal or the log.
+func shown(s string) string {
+	if len(s) == 0 || len(s) > 64 || audit.ContainsPAN(s) {
+		return "(withheld)"
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return "(withheld)"
+		}
+	}
+	return fmt.Sprintf("%q", s)
 }

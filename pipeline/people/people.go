@@ -45,7 +45,7 @@ func ParseRole(s string) (Role, error) {
 			return r, nil
 		}
 	}
-	return "", fmt.Errorf("%w %q: use one of %s", ErrBadRole, s, RoleList())
+	return "", fmt.Errorf("%w: use one of %s", ErrBadRole, RoleList())
 }
 
 // RoleList is the roles joined for messages.
@@ -63,7 +63,7 @@ var nameRE = regexp.MustCompile(`^[a-z][a-z0-9._-]{0,31}$`)
 // and file names, so they are kept to a small, unambiguous alphabet.
 func CheckName(name string) error {
 	if !nameRE.MatchString(name) {
-		return fmt.Errorf("%w %q: use 1-32 characters a-z 0-9 . _ -, starting with a letter", ErrBadName, name)
+		return fmt.Errorf("%w: use 1-32 characters a-z 0-9 . _ -, starting with a letter", ErrBadName)
 	}
 	return nil
 }
