@@ -297,6 +297,11 @@ func (s *Service) scanIncoming() {
 		return
 	}
 	for _, iss := range is {
+		// A crash between registering an issuer and making its drop leaves
+		// the directories missing: make them (idempotent).
+		if err := drop.EnsureIssuerDirs(s.Home.DropRoot(), iss.Name); err != nil {
+			s.Log.Error().Err(err).Str("issuer", iss.Name).Msg("cannot make the issuer's drop directories")
+		}
 		dir := s.Home.Incoming(iss.Name)
 		ents, err := os.ReadDir(dir)
 		if err != nil {

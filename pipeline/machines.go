@@ -331,7 +331,10 @@ func (s *Service) Release(c Caller, id, machineName string) (string, error) {
 		if aerr := s.record(e); aerr != nil {
 			return "", errors.Join(err, aerr)
 		}
-		return "", fmt.Errorf("push of %s to %s failed, nothing was left under the final name: %w", id, machineName, err)
+		// The caller is a machine operator: transport errors can carry byte
+		// counts (a count in disguise), so they get the kind, the audit
+		// entry gets everything.
+		return "", fmt.Errorf("push of %s to %s failed (%s), nothing was left under the final name; the audit log has the details", id, machineName, pushFailureKind(err))
 	}
 	failpoint.Hit("push.uploaded")
 	s.metrics().Pushes.WithLabelValues("ok").Inc()
@@ -650,4 +653,27 @@ func (s *Service) receipt(j state.Job, requester, approver string, detail map[st
 	fmt.Fprintf(&b, "spool copies:  %s (deleted)\nrequested by:  %s\napproved by:   %s (supervisor)\ndeleted at:    %s\n",
 		orDash(detail["spool_removed"]), requester, approver, s.now().Format(time.RFC3339))
 	s.report(j.Issuer, j.ID+"-deletion", b.String())
+}
+
+// pushFailureKind names a transport failure without its details.
+func pushFailureKind(err error) string {
+	for _, k := range []struct {
+		err  error
+		what string
+	}{
+		{machine.ErrUnreachable, "machine unreachable"},
+		{machine.ErrHostKeyChanged, "machine host key changed: check it before re-pinning"},
+		{machine.ErrAuth, "the machine refused our key"},
+		{machine.ErrPermission, "permission denied on the machine"},
+		{machine.ErrDiskFull, "the machine's disk is full"},
+		{machine.ErrConnectionLost, "connection lost"},
+		{machine.ErrVerify, "the file read back does not match its recorded hash"},
+		{machine.ErrExists, "a file is already under the final name"},
+		{machine.ErrBadTarget, "the machine's address, directory or key cannot be used"},
+	} {
+		if errors.Is(err, k.err) {
+			return k.what
+		}
+	}
+	return "transfer failed"
 }

@@ -50,17 +50,21 @@ func (s *Service) ask(c Caller, action, target string, params map[string]string)
 	now := s.now()
 	r := state.Request{Action: action, Target: target, Params: params, Requester: c.Name, ApproverRoles: pol.Approvers,
 		Created: now, Expires: now.Add(s.Cfg.Requests.Expiry.Duration), State: state.Pending}
-	r, err := s.Store.CreateRequest(r)
+	// Audit first, under a reserved id: a request that can be approved
+	// always has its creation entry, even across a crash.
+	id, err := s.Store.ReserveRequestID()
 	if err != nil {
 		return Outcome{}, err
 	}
+	r.ID = id
 	e.Outcome, e.Request = "ok", r.ID
 	e.Job, e.Issuer = jobOrIssuer(action, target)
 	e.Detail["approver_roles"] = roles(pol.Approvers)
 	e.Detail["expires"] = r.Expires.Format("2006-01-02T15:04:05Z")
 	if err := s.record(e); err != nil {
-		// The request must not stay approvable if nobody can see it in the log.
-		s.Store.UpdateRequest(r.ID, func(r *state.Request) error { r.State = state.Denied; r.Reason = "audit failed"; return nil })
+		return Outcome{}, err
+	}
+	if r, err = s.Store.CreateRequest(r); err != nil {
 		return Outcome{}, err
 	}
 	return Outcome{Request: &r}, nil
@@ -166,7 +170,11 @@ func (s *Service) Approve(c Caller, id string) (state.Request, string, error) {
 		r = *rr
 		return nil
 	})
-	return r, res, err
+	if err != nil {
+		// The approval is spent: say so, so nobody waits on it.
+		return r, res, fmt.Errorf("approved %s, but the action failed: %w (the request is used up: ask again)", id, err)
+	}
+	return r, res, nil
 }
 
 // Deny refuses a request with a reason. The requester may withdraw their own.

@@ -295,6 +295,12 @@ func (s *Service) Recover(ctx context.Context) error {
 				s.report(j.Issuer, j.ID, jobReport(j, nil, false)+"(written after a restart: the list of rejected records, if any, is in the audit log's counts only)\n")
 			}
 		}
+		if j.State == state.Closed && j.DeletionOK != "" {
+			if _, err := os.Stat(filepath.Join(s.Home.Outbox(j.Issuer), reportName(j.ID+"-deletion"))); errors.Is(err, os.ErrNotExist) {
+				s.receipt(j, j.DeletedBy, j.DeletionOK, map[string]string{"spool_removed": "(recorded in the audit log's job.deleted entry)",
+					"remote_confirmed_gone": map[bool]string{true: "true"}[j.Machine != "" && !j.Pushed.IsZero()]})
+			}
+		}
 		if j.State != state.Preparing {
 			continue
 		}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,23 +90,31 @@ func (s *Service) Status(c Caller) (Status, error) {
 	if err != nil {
 		return st, err
 	}
-	for _, m := range ms {
-		h := MachineHealth{Name: m.Name, Holds: m.Current}
-		t, err := s.target(m)
-		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			var conn *machine.Conn
-			if conn, err = machine.Dial(ctx, t); err == nil {
-				conn.Close()
+	// Every machine is dialled at once, under one deadline.
+	st.Machines = make([]MachineHealth, len(ms))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := MachineHealth{Name: m.Name, Holds: m.Current}
+			t, err := s.target(m)
+			if err == nil {
+				var conn *machine.Conn
+				if conn, err = machine.Dial(ctx, t); err == nil {
+					conn.Close()
+				}
 			}
-			cancel()
-		}
-		if err != nil {
-			h.Error = err.Error()
-		} else {
-			h.Reachable = true
-		}
-		st.Machines = append(st.Machines, h)
+			if err != nil {
+				h.Error = pushFailureKind(err)
+			} else {
+				h.Reachable = true
+			}
+			st.Machines[i] = h
+		}()
 	}
+	wg.Wait()
 	return st, nil
 }

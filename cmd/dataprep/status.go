@@ -72,6 +72,9 @@ func watchCmd() *cobra.Command {
 				return err
 			}
 			defer clear(cl.Pass)
+			if interval < time.Second {
+				interval = time.Second // each look is a sign-in with its audit entry
+			}
 			w := cmd.OutOrStdout()
 			last := ""
 			for {
@@ -90,7 +93,11 @@ func watchCmd() *cobra.Command {
 					fmt.Fprintf(w, "%s %s\n", time.Now().Format("15:04:05"), line)
 					last = line
 				}
-				if j.State != "received" && j.State != "preparing" {
+				if j.State == "received" {
+					fmt.Fprintf(w, "%s waits to be started: 'dataprep job start %s', then a second person approves\n", j.ID, j.ID)
+					return nil
+				}
+				if j.State != "preparing" {
 					if j.Counts != nil && j.Counts.Read > 0 {
 						fmt.Fprintf(w, "records: %d read, %d accepted, %d rejected\n", j.Counts.Read, j.Counts.Accepted, j.Counts.Rejected)
 					}
@@ -100,6 +107,6 @@ func watchCmd() *cobra.Command {
 			}
 		},
 	}
-	c.Flags().DurationVar(&interval, "interval", 500*time.Millisecond, "how often to look")
+	c.Flags().DurationVar(&interval, "interval", 2*time.Second, "how often to look (at least 1s: each look signs in)")
 	return c
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/dataprep/dataprep/pipeline/people"
 	"github.com/dataprep/dataprep/pipeline/records"
 )
 
@@ -179,8 +180,8 @@ func (c Config) Check() error {
 	if c.Auth.MaxFailures < 1 || c.Auth.MaxFailures > 10 {
 		return bad("[auth] max_failures must be 1..10 (PCI DSS 8.3.4)")
 	}
-	if c.Auth.KDFMemoryKiB < 8*1024 || c.Auth.KDFMemoryKiB > 4*1024*1024 || c.Auth.KDFTime < 1 || c.Auth.KDFTime > 20 {
-		return bad("[auth] kdf_memory_kib must be 8192..4194304 and kdf_time 1..20")
+	if c.Auth.KDFMemoryKiB < 8*1024 || c.Auth.KDFMemoryKiB > people.MaxKDFMemoryKiB || c.Auth.KDFTime < 1 || c.Auth.KDFTime > people.MaxKDFTime {
+		return bad("[auth] kdf_memory_kib must be 8192..%d and kdf_time 1..%d", people.MaxKDFMemoryKiB, people.MaxKDFTime)
 	}
 	if c.Auth.Lockout.Duration < time.Minute {
 		return bad("[auth] lockout must be at least 1m")

@@ -94,6 +94,13 @@ const (
 	argonKeyLen  = 32
 )
 
+// The largest argon2id cost a stored hash may name (2 GiB, 20 passes): the
+// configuration may not ask for more, so no hash is made that would not verify.
+const (
+	MaxKDFMemoryKiB = 2 * 1024 * 1024
+	MaxKDFTime      = 20
+)
+
 // KDF is the cost of new passphrase hashes (memory in KiB, passes).
 type KDF struct{ MemoryKiB, Time uint32 }
 
@@ -129,7 +136,7 @@ func CheckHash(h string, p []byte) (bool, error) {
 	}
 	var m, t uint32
 	var th uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &th); err != nil || m == 0 || t == 0 || th == 0 || m > 1<<21 || t > 64 {
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &th); err != nil || m == 0 || t == 0 || th == 0 || m > MaxKDFMemoryKiB || t > MaxKDFTime {
 		return false, ErrBadHash
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])

@@ -333,15 +333,26 @@ type Request struct {
 	Result        string            `json:"result,omitempty"`
 }
 
-// CreateRequest assigns an id and stores r.
+// ReserveRequestID takes the next request id without storing a request, so
+// that the request's audit entry can name it before the request exists.
+func (s *Store) ReserveRequestID() (id string, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error { id, err = nextID(tx, bRequests, "R"); return err })
+	return id, err
+}
+
+// CreateRequest stores r, assigning an id unless r has a reserved one.
 func (s *Store) CreateRequest(r Request) (Request, error) {
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		id, err := nextID(tx, bRequests, "R")
-		if err != nil {
-			return err
+		if r.ID == "" {
+			id, err := nextID(tx, bRequests, "R")
+			if err != nil {
+				return err
+			}
+			r.ID = id
+		} else if tx.Bucket(bRequests).Get([]byte(r.ID)) != nil {
+			return fmt.Errorf("request %s: %w", r.ID, ErrExists)
 		}
-		r.ID = id
-		return put(tx, bRequests, id, r)
+		return put(tx, bRequests, r.ID, r)
 	})
 	return r, err
 }
