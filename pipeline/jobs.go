@@ -172,14 +172,11 @@ func (s *Service) StartJob(c Caller, id, machine string) (Outcome, error) {
 	if j.State != state.Received {
 		return Outcome{}, s.refuse(e, fmt.Errorf("%w: job %s is %s; only a received job can be started", ErrBadState, id, j.State))
 	}
-	rs, err := s.Store.Requests()
-	if err != nil {
-		return Outcome{}, err
+	if rid, ok := s.pendingFor(ActStartJob, id); ok {
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: request %s already waits to start job %s", ErrBadState, rid, id))
 	}
-	for _, r := range rs {
-		if r.Action == ActStartJob && r.Target == id && r.State == state.Pending && s.now().Before(r.Expires) {
-			return Outcome{}, s.refuse(e, fmt.Errorf("%w: request %s already waits to start job %s", ErrBadState, r.ID, id))
-		}
+	if rid, ok := s.pendingFor(ActDeleteJob, id); ok {
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: request %s waits to delete job %s: decide it first", ErrBadState, rid, id))
 	}
 	if machine == "" {
 		ms, err := s.Store.Machines()

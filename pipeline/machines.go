@@ -521,14 +521,11 @@ func (s *Service) DeleteJob(c Caller, id string) (Outcome, error) {
 	default:
 		return Outcome{}, s.refuse(e, fmt.Errorf("%w: job %s is %s", ErrBadState, id, j.State))
 	}
-	rs, err := s.Store.Requests()
-	if err != nil {
-		return Outcome{}, err
+	if rid, ok := s.pendingFor(ActDeleteJob, id); ok {
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: request %s already waits to delete job %s", ErrBadState, rid, id))
 	}
-	for _, r := range rs {
-		if r.Action == ActDeleteJob && r.Target == id && r.State == state.Pending && s.now().Before(r.Expires) {
-			return Outcome{}, s.refuse(e, fmt.Errorf("%w: request %s already waits to delete job %s", ErrBadState, r.ID, id))
-		}
+	if rid, ok := s.pendingFor(ActStartJob, id); ok {
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: request %s waits to start job %s: decide it first", ErrBadState, rid, id))
 	}
 	return s.ask(c, ActDeleteJob, id, nil)
 }

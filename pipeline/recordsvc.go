@@ -140,7 +140,7 @@ func (s *Service) recordJob(id string, required bool) (state.Job, error) {
 		}
 		return state.Job{}, nil
 	}
-	if err := checkJobRef(id); err != nil {
+	if err := checkJobID(id); err != nil {
 		return state.Job{}, err
 	}
 	j, err := s.Store.Job(id)
@@ -418,15 +418,6 @@ func (s *Service) RecordSpotCheck(c Caller, in SpotCheckInput) (string, error) {
 	return fmt.Sprintf("spot check of work order %s recorded: %s, %d defects in %d cards, inspected by %s", wo, rec.Result, rec.Defects, rec.SampleSize, c.Name), nil
 }
 
-// checkJobRef is checkJobID without quoting what was typed, which may be
-// the very card number a refusal must not echo or log.
-func checkJobRef(id string) error {
-	if !jobIDRE.MatchString(id) {
-		return fmt.Errorf("%w: a job id is J followed by 6 digits, as 'dataprep job list' shows", ErrBadInput)
-	}
-	return nil
-}
-
 // jobIDOrEmpty is id if it is a job id, else "": what was typed goes into
 // a refusal's entry only once it is known to be harmless.
 func jobIDOrEmpty(id string) string {
@@ -594,7 +585,7 @@ func (s *Service) JobReport(c Caller, id, format string) (string, error) {
 		format = FormatText
 	}
 	e.Detail["format"] = format
-	if err := checkJobRef(id); err != nil {
+	if err := checkJobID(id); err != nil {
 		return "", s.refuse(e, err)
 	}
 	// State first, then the log: every step is audited before the state
