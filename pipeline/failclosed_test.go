@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"time"
+
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -65,4 +67,27 @@ func TestRefusalsWithholdCardNumbers(t *testing.T) {
 		require.NotContains(t, err.Error(), pan)
 		require.NotContains(t, err.Error(), "1234567899")
 	}
+}
+
+// TestStartsHeldAfterManyCryptoFailures: each start is an RSA decryption in
+// the HSM; an issuer whose files keep failing at the OpenPGP layer is held.
+func TestStartsHeldAfterManyCryptoFailures(t *testing.T) {
+	s := newService(t)
+	op := addPerson(t, s, "op1", people.Operator)
+	require.NoError(t, s.Store.AddIssuer(state.Issuer{Name: "bank"}))
+	require.NoError(t, s.Store.AddMachine(state.Machine{Name: "m0"}))
+	for i := 0; i < s.Cfg.Limits.MaxCryptoFailuresPerHour; i++ {
+		j := addJob(t, s, "bank")
+		_, err := s.Store.UpdateJob(j.ID, func(j *state.Job) error {
+			j.State, j.CryptoFailure, j.Updated = state.Rejected, true, time.Now()
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	_, err := s.StartJob(op, addJob(t, s, "bank").ID, "m0")
+	require.ErrorIs(t, err, ErrForbidden)
+	require.Contains(t, err.Error(), "held")
+	require.NoError(t, s.Store.AddIssuer(state.Issuer{Name: "other"}))
+	_, err = s.StartJob(op, addJob(t, s, "other").ID, "m0")
+	require.NoError(t, err, "another issuer is not held")
 }

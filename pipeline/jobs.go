@@ -88,7 +88,7 @@ func (s *Service) Arrived(issuer, name, path string) {
 	}
 	failpoint.Hit("arrival.audited")
 	if err := moveFile(path, s.spoolPath(j.ID)); err != nil {
-		s.rejectJob(j.ID, "could not move the file into the spool: "+err.Error(), path, nil, state.Counts{})
+		s.rejectJob(j.ID, "could not move the file into the spool: "+err.Error(), path, nil, state.Counts{}, false)
 		return
 	}
 	s.metrics().Files.WithLabelValues("received").Inc()
@@ -171,6 +171,9 @@ func (s *Service) StartJob(c Caller, id, machine string) (Outcome, error) {
 	e.Issuer = j.Issuer
 	if j.State != state.Received {
 		return Outcome{}, s.refuse(e, fmt.Errorf("%w: job %s is %s; only a received job can be started", ErrBadState, id, j.State))
+	}
+	if n := s.recentCryptoFailures(j.Issuer); n >= s.Cfg.Limits.MaxCryptoFailuresPerHour {
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: %d files of issuer %s failed decryption or verification in the last hour; starts for it are held for an hour (design: rate-limit decryption failures) — call the bank", ErrForbidden, n, j.Issuer))
 	}
 	if rid, ok := s.pendingFor(ActStartJob, id); ok {
 		return Outcome{}, s.refuse(e, fmt.Errorf("%w: request %s already waits to start job %s", ErrBadState, rid, id))
@@ -262,7 +265,7 @@ func rejectReason(err error) string {
 // rejectJob quarantines a job's file, reports to the issuer and audits.
 // The order: quarantine, audit, then the state anyone can see, so that a
 // job shown as rejected always has its audit entry.
-func (s *Service) rejectJob(id, reason, file string, rejects []card.RecordError, counts state.Counts) {
+func (s *Service) rejectJob(id, reason, file string, rejects []card.RecordError, counts state.Counts, crypto bool) {
 	j, err := s.Store.Job(id)
 	if err != nil {
 		s.Log.Error().Err(err).Str("job", id).Msg("cannot reject: job not found")
@@ -289,7 +292,7 @@ func (s *Service) rejectJob(id, reason, file string, rejects []card.RecordError,
 		if err := advance(j, state.Rejected); err != nil {
 			return err
 		}
-		j.Reason, j.Updated, j.Counts = reason, s.now(), counts
+		j.Reason, j.Updated, j.Counts, j.CryptoFailure = reason, s.now(), counts, crypto
 		return nil
 	}); err != nil {
 		s.Log.Error().Err(err).Str("job", id).Msg("cannot mark job rejected")
@@ -396,4 +399,21 @@ func reportName(name string) string {
 		return name + "-receipt.txt.asc"
 	}
 	return name + "-report.txt.asc"
+}
+
+// recentCryptoFailures counts the issuer's jobs rejected in the last hour
+// for an OpenPGP reason.
+func (s *Service) recentCryptoFailures(issuer string) int {
+	js, err := s.Store.Jobs()
+	if err != nil {
+		return 0
+	}
+	since := s.now().Add(-time.Hour)
+	n := 0
+	for _, j := range js {
+		if j.Issuer == issuer && j.State == state.Rejected && j.Updated.After(since) && j.CryptoFailure {
+			n++
+		}
+	}
+	return n
 }

@@ -66,10 +66,11 @@ func (s *Service) prepare(j state.Job) {
 		// from unauthenticated bytes, so nothing of it is reported either.
 		p.counts.Accepted = 0
 		var pe *pgpError
-		if errors.As(err, &pe) {
+		crypto := errors.As(err, &pe)
+		if crypto {
 			p.counts, p.rejects = state.Counts{}, nil
 		}
-		s.rejectJob(j.ID, reason, "", p.rejects, p.counts)
+		s.rejectJob(j.ID, reason, "", p.rejects, p.counts, crypto)
 		return
 	}
 	failpoint.Hit("prepare.renamed")
@@ -79,7 +80,7 @@ func (s *Service) prepare(j state.Job) {
 			"output_sha256": p.sha256, "output_size": fmt.Sprint(p.size)}}
 	if err := s.record(e); err != nil {
 		os.Remove(s.productionPath(j.ID))
-		s.rejectJob(j.ID, "audit log unavailable: preparation not recorded", "", nil, p.counts)
+		s.rejectJob(j.ID, "audit log unavailable: preparation not recorded", "", nil, state.Counts{}, false)
 		return
 	}
 	failpoint.Hit("prepare.audited")

@@ -129,6 +129,10 @@ type Limits struct {
 	// MaxPlaintext refuses a file whose decrypted (decompressed) size passes
 	// it: the defence against compression bombs.
 	MaxPlaintext int64 `toml:"max_plaintext"`
+	// MaxCryptoFailuresPerHour holds starts for an issuer whose files failed
+	// this often at the OpenPGP layer in the last hour (each start is an RSA
+	// decryption in the HSM: a stream of failures may be a padding oracle).
+	MaxCryptoFailuresPerHour int `toml:"max_crypto_failures_per_hour"`
 }
 
 // Default is the configuration init writes, before the HSM part is filled.
@@ -139,7 +143,7 @@ func Default() Config {
 		Drop:     Drop{Listen: "127.0.0.1:2222", MaxFileSize: 4 << 30},
 		Auth:     Auth{MaxFailures: 5, Lockout: Duration{30 * time.Minute}, KDFMemoryKiB: 64 * 1024, KDFTime: 3},
 		Requests: Requests{Expiry: Duration{30 * time.Minute}},
-		Limits:   Limits{MaxPlaintext: 16 << 30},
+		Limits:   Limits{MaxPlaintext: 16 << 30, MaxCryptoFailuresPerHour: 10},
 	}
 }
 
@@ -176,6 +180,9 @@ func (c Config) Check() error {
 	}
 	if c.Drop.MaxFileSize <= 0 || c.Limits.MaxPlaintext <= 0 {
 		return bad("[drop] max_file_size and [limits] max_plaintext must be positive")
+	}
+	if c.Limits.MaxCryptoFailuresPerHour < 1 {
+		return bad("[limits] max_crypto_failures_per_hour must be at least 1")
 	}
 	if c.Auth.MaxFailures < 1 || c.Auth.MaxFailures > 10 {
 		return bad("[auth] max_failures must be 1..10 (PCI DSS 8.3.4)")

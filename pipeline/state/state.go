@@ -225,21 +225,24 @@ type Counts struct {
 
 // Job is one issuer file.
 type Job struct {
-	ID        string    `json:"id"`
-	Issuer    string    `json:"issuer"`
-	FileName  string    `json:"file_name"`
-	SHA256    string    `json:"sha256"`
-	Size      int64     `json:"size"`
-	Received  time.Time `json:"received"`
-	State     JobState  `json:"state"`
-	Reason    string    `json:"reason,omitempty"`
-	Counts    Counts    `json:"counts"`
-	Signer    string    `json:"signer,omitempty"` // fingerprint that signed the file
-	Cipher    string    `json:"cipher,omitempty"`
-	StartReq  string    `json:"start_request,omitempty"`
-	StartedBy string    `json:"started_by,omitempty"`
-	Approver  string    `json:"approved_by,omitempty"`
-	Machine   string    `json:"machine,omitempty"`
+	ID       string    `json:"id"`
+	Issuer   string    `json:"issuer"`
+	FileName string    `json:"file_name"`
+	SHA256   string    `json:"sha256"`
+	Size     int64     `json:"size"`
+	Received time.Time `json:"received"`
+	State    JobState  `json:"state"`
+	Reason   string    `json:"reason,omitempty"`
+	// CryptoFailure: rejected at the OpenPGP layer (decryption, integrity,
+	// signature), which the start rate limit counts.
+	CryptoFailure bool   `json:"crypto_failure,omitempty"`
+	Counts        Counts `json:"counts"`
+	Signer        string `json:"signer,omitempty"` // fingerprint that signed the file
+	Cipher        string `json:"cipher,omitempty"`
+	StartReq      string `json:"start_request,omitempty"`
+	StartedBy     string `json:"started_by,omitempty"`
+	Approver      string `json:"approved_by,omitempty"`
+	Machine       string `json:"machine,omitempty"`
 	// Production file facts, fixed when the job becomes ready (invariant 6).
 	OutputSHA256 string    `json:"output_sha256,omitempty"`
 	OutputSize   int64     `json:"output_size,omitempty"`
