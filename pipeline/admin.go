@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -121,4 +122,66 @@ func (s *Service) doAddIssuer(r state.Request, approver string, bootstrap bool) 
 		return "", fmt.Errorf("issuer %s registered but its drop directories could not be made: %w", i.Name, err)
 	}
 	return fmt.Sprintf("issuer %s registered (signing key %s, ssh key %s); its drop is %s/incoming", i.Name, i.SigningFpr, i.SSHFingerprint, i.Name), nil
+}
+
+// DisableUser asks to disable an account: leavers keep their history in
+// the audit log but can no longer sign in. The last administrator stays.
+func (s *Service) DisableUser(c Caller, name string) (Outcome, error) {
+	e := audit.Entry{Event: "request.create", Actor: c.Name, OSUser: c.OSUser, Detail: map[string]string{"action": ActDisable, "target": shown(name)}}
+	if err := mayRequest(c, ActDisable); err != nil {
+		return Outcome{}, s.refuse(e, err)
+	}
+	p, err := s.Store.Person(name)
+	if err != nil {
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: no user %s", ErrBadInput, shown(name)))
+	}
+	if p.Disabled {
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: %s is already disabled", ErrBadInput, name))
+	}
+	if p.Role == people.Admin {
+		if n, err := s.activeAdmins(); err != nil {
+			return Outcome{}, err
+		} else if n <= 1 {
+			return Outcome{}, s.refuse(e, fmt.Errorf("%w: %s is the last active administrator", ErrBadState, name))
+		}
+	}
+	return s.ask(c, ActDisable, name, nil)
+}
+
+func (s *Service) activeAdmins() (int, error) {
+	ps, err := s.Store.People()
+	n := 0
+	for _, p := range ps {
+		if p.Role == people.Admin && !p.Disabled {
+			n++
+		}
+	}
+	return n, err
+}
+
+func (s *Service) doDisable(r state.Request, approver string, bootstrap bool) (string, error) {
+	e := audit.Entry{Event: "user.disable", Outcome: "ok", Actor: r.Requester, Approver: approver, Request: r.ID,
+		Detail: map[string]string{"user": r.Target}}
+	if bootstrap {
+		e.Detail["bootstrap"] = "single administrator"
+	}
+	if err := s.record(e); err != nil {
+		return "", err
+	}
+	if _, err := s.Store.UpdatePerson(r.Target, func(p *people.Person) error { p.Disabled = true; return nil }); err != nil {
+		return "", err
+	}
+	// A disabled person is no machine's operator any more.
+	ms, err := s.Store.Machines()
+	if err != nil {
+		return "", err
+	}
+	for _, m := range ms {
+		if slices.Contains(m.Operators, r.Target) {
+			if _, err := s.doRevoke(state.Request{ID: r.ID, Target: m.Name, Requester: r.Requester, Params: map[string]string{"operator": r.Target}}, approver, bootstrap); err != nil {
+				return "", err
+			}
+		}
+	}
+	return fmt.Sprintf("user %s disabled", r.Target), nil
 }

@@ -91,3 +91,18 @@ func TestStartsHeldAfterManyCryptoFailures(t *testing.T) {
 	_, err = s.StartJob(op, addJob(t, s, "other").ID, "m0")
 	require.NoError(t, err, "another issuer is not held")
 }
+
+// TestLastAdministratorStays: the data room never loses its last admin.
+func TestLastAdministratorStays(t *testing.T) {
+	s := newService(t)
+	adm := addPerson(t, s, "adm1", people.Admin)
+	_, err := s.DisableUser(adm, "adm1")
+	require.ErrorIs(t, err, ErrBadState)
+	require.Contains(t, err.Error(), "last active administrator")
+	addPerson(t, s, "op1", people.Operator)
+	out, err := s.DisableUser(adm, "op1") // bootstrap: one admin decides alone
+	require.NoError(t, err)
+	require.True(t, out.Done)
+	_, err = s.Authenticate("op1", []byte("test-only passphrase"), "")
+	require.ErrorIs(t, err, ErrLocked)
+}

@@ -674,3 +674,40 @@ func pushFailureKind(err error) string {
 	}
 	return "transfer failed"
 }
+
+// Revoke asks to withdraw a machine operator's authorization on a machine.
+func (s *Service) Revoke(c Caller, machineName, operator string) (Outcome, error) {
+	e := audit.Entry{Event: "request.create", Actor: c.Name, OSUser: c.OSUser, Machine: machineName,
+		Detail: map[string]string{"action": ActRevoke, "target": machineName, "operator": operator}}
+	if err := mayRequest(c, ActRevoke); err != nil {
+		return Outcome{}, s.refuse(e, err)
+	}
+	m, err := s.Store.Machine(machineName)
+	if err != nil {
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: no machine %s", ErrBadInput, shown(machineName)))
+	}
+	if !slices.Contains(m.Operators, operator) {
+		return Outcome{}, s.refuse(e, fmt.Errorf("%w: %s is not authorized on %s", ErrBadInput, shown(operator), machineName))
+	}
+	return s.ask(c, ActRevoke, machineName, map[string]string{"operator": operator})
+}
+
+func (s *Service) doRevoke(r state.Request, approver string, bootstrap bool) (string, error) {
+	op := r.Params["operator"]
+	e := audit.Entry{Event: "machine.revoke", Outcome: "ok", Actor: r.Requester, Approver: approver, Request: r.ID, Machine: r.Target,
+		Detail: map[string]string{"operator": op}}
+	if bootstrap {
+		e.Detail["bootstrap"] = "single administrator"
+	}
+	if err := s.record(e); err != nil {
+		return "", err
+	}
+	_, err := s.Store.UpdateMachine(r.Target, func(m *state.Machine) error {
+		m.Operators = slices.DeleteFunc(m.Operators, func(o string) bool { return o == op })
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s may no longer release production data to %s", op, r.Target), nil
+}

@@ -17,6 +17,8 @@ const (
 	ActAddMachine = "machine.add"
 	ActAuthorize  = "machine.authorize"
 	ActDeleteJob  = "job.delete"
+	ActDisable    = "user.disable"
+	ActRevoke     = "machine.revoke"
 
 	// The bureau's control records that carry a second signature (see
 	// recordsvc.go); the action is the record's audit event.
@@ -52,6 +54,10 @@ var Policies = []Policy{
 		Help: "register a personalization machine (address, pinned host key, keys, layout)"},
 	{Action: ActAuthorize, Requesters: []people.Role{people.Admin}, Approvers: []people.Role{people.Admin}, Bootstrap: true,
 		Help: "authorize a machine operator to release data to a machine"},
+	{Action: ActDisable, Requesters: []people.Role{people.Admin}, Approvers: []people.Role{people.Admin}, Bootstrap: true,
+		Help: "disable an account (it can no longer sign in; its history stays)"},
+	{Action: ActRevoke, Requesters: []people.Role{people.Admin}, Approvers: []people.Role{people.Admin}, Bootstrap: true,
+		Help: "withdraw a machine operator's authorization on a machine"},
 	{Action: ActDeleteJob, Requesters: []people.Role{people.Operator, people.MachineOperator}, Approvers: []people.Role{people.Supervisor},
 		Help: "delete a job's production file on the machine and every spool copy (supervised deletion)"},
 	{Action: ActRecordProduction, Requesters: []people.Role{people.MachineOperator, people.Operator}, Approvers: []people.Role{people.Supervisor},

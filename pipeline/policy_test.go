@@ -147,6 +147,16 @@ func (f *fixtures) ask(action string, c Caller) (Outcome, error) {
 	case ActDeleteJob:
 		j := addJob(f.t, f.s, "bank")
 		return f.s.DeleteJob(c, j.ID)
+	case ActDisable:
+		name := fmt.Sprintf("leaver%d", f.n)
+		require.NoError(f.t, f.s.Store.AddPerson(people.Person{Name: name, Role: people.Operator}))
+		return f.s.DisableUser(c, name)
+	case ActRevoke:
+		name := fmt.Sprintf("mopr%d", f.n)
+		require.NoError(f.t, f.s.Store.AddPerson(people.Person{Name: name, Role: people.MachineOperator}))
+		_, err := f.s.Store.UpdateMachine("m0", func(m *state.Machine) error { m.Operators = append(m.Operators, name); return nil })
+		require.NoError(f.t, err)
+		return f.s.Revoke(c, "m0", name)
 	case ActRecordProduction, ActRecordFailure, ActRecordDestruction, ActRecordVault, ActRecordVaultCount:
 		return recordFixture(f.t, f.s, f.n, action, c) // recordsvc_test.go
 	}

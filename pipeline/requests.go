@@ -253,6 +253,10 @@ func (s *Service) execute(r state.Request, approver string, bootstrap bool) (str
 		return s.doAuthorize(r, approver, bootstrap)
 	case ActDeleteJob:
 		return s.doDeleteJob(r, approver)
+	case ActDisable:
+		return s.doDisable(r, approver, bootstrap)
+	case ActRevoke:
+		return s.doRevoke(r, approver, bootstrap)
 	case ActRecordProduction, ActRecordFailure, ActRecordDestruction, ActRecordVault, ActRecordVaultCount:
 		return s.doRecord(r, approver)
 	}

@@ -189,6 +189,9 @@ func (s *Service) Authenticate(name string, pass []byte, osUser string) (Caller,
 		return Caller{}, err
 	}
 	now := s.now()
+	if p.Disabled {
+		return Caller{}, s.refuse(e, fmt.Errorf("%w: the account is disabled", ErrLocked))
+	}
 	if p.Locked(now) {
 		return Caller{}, s.refuse(e, fmt.Errorf("%w until %s: ask an administrator or wait", ErrLocked, p.LockedUntil.Format(time.RFC3339)))
 	}

@@ -194,6 +194,20 @@ change it with 'dataprep passwd' before doing anything else.`,
 			return printOutcome(cmd, out)
 		},
 	}
+	c.AddCommand(&cobra.Command{
+		Use:   "disable NAME",
+		Short: "Disable an account: it can no longer sign in, its history stays (dual-controlled)",
+		Long: `disable is for leavers and compromised accounts. The person is also withdrawn from every
+machine they were authorized on. The last active administrator cannot be disabled.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out pipeline.Outcome
+			if err := call("user.disable", control.ID{ID: args[0]}, &out); err != nil {
+				return err
+			}
+			return printOutcome(cmd, out)
+		},
+	})
 	add.Flags().StringVar(&role, "role", "", "admin, operator, supervisor, machine-operator or auditor")
 	add.Flags().StringVar(&passFile, "initial-passphrase-file", "", "read the first passphrase from this file (mode 0600)")
 	c.AddCommand(add)

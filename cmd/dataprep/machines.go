@@ -176,6 +176,23 @@ func machineCmd() *cobra.Command {
 		},
 	}
 	auth.Flags().StringVar(&operator, "operator", "", "the machine-operator to authorize")
+	var revokeOp string
+	revoke := &cobra.Command{
+		Use:   "revoke NAME --operator USER",
+		Short: "Withdraw a machine operator's authorization on a machine (dual-controlled)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if revokeOp == "" {
+				return errors.New("--operator USER is required")
+			}
+			var out pipeline.Outcome
+			if err := call("machine.revoke", control.MachineAuthorize{Machine: args[0], Operator: revokeOp}, &out); err != nil {
+				return err
+			}
+			return printOutcome(cmd, out)
+		},
+	}
+	revoke.Flags().StringVar(&revokeOp, "operator", "", "the machine-operator to withdraw")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List machines, their authorized operators and the job each holds",
@@ -196,7 +213,7 @@ func machineCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.AddCommand(add, auth, list)
+	c.AddCommand(add, auth, revoke, list)
 	return c
 }
 

@@ -212,6 +212,14 @@ func TestPeopleRefusals(t *testing.T) {
 	require.Regexp(t, `^R\d{6}$`, o["id"], "with two admins, user add is a request")
 	w.fails("alice", "own request", "approve", o["id"].(string))
 	w.ok("erin", "approve", o["id"].(string))
+
+	// A leaver: disabling dave (dual-controlled now) stops his sign-in and
+	// withdraws him from emb1.
+	w.jsonOK("alice", &o, "user", "disable", "dave")
+	w.fails("alice", "own request", "approve", o["id"].(string))
+	w.ok("erin", "approve", o["id"].(string))
+	w.fails("dave", "disabled", "job", "list")
+	require.NotContains(t, w.ok("alice", "machine", "list"), "dave")
 	out, err = w.cli("", "audit", "verify")
 	require.NoError(t, err, out)
 }

@@ -104,7 +104,11 @@ var ops = map[string]op{
 	"machine.authorize": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in MachineAuthorize) (any, error) {
 		return s.Authorize(c, in.Machine, in.Operator)
 	})},
-	"status":       {fn: call(func(s *pipeline.Service, c pipeline.Caller, _ struct{}) (any, error) { return s.Status(c) })},
+	"status": {fn: call(func(s *pipeline.Service, c pipeline.Caller, _ struct{}) (any, error) { return s.Status(c) })},
+	"machine.revoke": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in MachineAuthorize) (any, error) {
+		return s.Revoke(c, in.Machine, in.Operator)
+	})},
+	"user.disable": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in ID) (any, error) { return s.DisableUser(c, in.ID) })},
 	"machine.list": {fn: call(func(s *pipeline.Service, c pipeline.Caller, _ struct{}) (any, error) { return s.Machines(c) })},
 	"request.list": {fn: call(func(s *pipeline.Service, c pipeline.Caller, in RequestList) (any, error) {
 		return s.Requests(c, !in.All)

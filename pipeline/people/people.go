@@ -164,6 +164,8 @@ type Person struct {
 	// passphrase was known to someone else, so the person must choose their own.
 	MustChange bool      `json:"must_change"`
 	LastLogin  time.Time `json:"last_login,omitzero"`
+	// Disabled accounts cannot sign in; they stay for the audit trail.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // Lockout is the rule for repeated failures (PCI DSS 8.3.4: at most 10
