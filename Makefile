@@ -3,7 +3,7 @@
 GO      ?= go
 BIN     := bin/dataprep
 FUZZTIME ?= 30s
-DEB_PKGS := softhsm2 openssh-server openssh-client gnupg
+DEB_PKGS := softhsm2 openssh-server openssh-client gnupg openssl
 
 .PHONY: all build test deps run demo bench fuzz fuzz-seed lint clean
 
@@ -21,6 +21,7 @@ deps:
 	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	command -v sftp >/dev/null && command -v ssh-keygen >/dev/null || missing="$$missing openssh-client"; \
 	command -v gpg >/dev/null || missing="$$missing gnupg"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
