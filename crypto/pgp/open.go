@@ -67,6 +67,13 @@ type subError struct {
 	parent error
 }
 
+// Bounds on session-key packets: a real message has one per recipient, and
+// one (rarely two, for a hidden recipient) that our key can open.
+const (
+	maxSessionKeyPackets = 16
+	maxOurSessionKeys    = 2
+)
+
 // ErrWeakHash: the issuer signed over MD5, SHA-1 or RIPEMD-160. Such a
 // refusal also satisfies errors.Is(err, ErrBadSignature).
 var ErrWeakHash = errors.New("pgp: signature hash too weak")
@@ -142,12 +149,15 @@ type Message struct {
 	layer      io.Reader
 	compressed bool
 
-	ops    *packet.OnePassSignature
-	opsErr error        // the one-pass signature cannot be used (unsupported)
-	signer *openpgp.Key // the issuer's key the one-pass signature names
-	h      hash.Hash    // the signature's hash
-	wh     hash.Hash    // what the literal data is written to: h, or canonical text over h
-	lit    *packet.LiteralData
+	ops     *packet.OnePassSignature
+	opsErr  error        // the one-pass signature cannot be used (unsupported)
+	signer  *openpgp.Key // the issuer's key the one-pass signature names
+	h       hash.Hash    // the signature's hash
+	wh      hash.Hash    // what the literal data is written to: h, or canonical text over h
+	text    bool         // a text-mode signature: the literal must already be canonical
+	textBad bool         // a bare CR or LF was seen
+	lastCR  bool         // the previous byte was CR
+	lit     *packet.LiteralData
 
 	max, n    int64
 	err       error // sticky: io.EOF after a clean end, else why it failed
@@ -243,6 +253,7 @@ func (m *Message) decrypt(kr *keyRing) (*packet.EncryptedKey, packet.EncryptedDa
 	// packet's own contents straight from m.in, buffering nothing, so m.in
 	// is positioned right after the encrypted data packet once that is done.
 	pr := packet.NewReader(m.in)
+	esks := 0
 	for edp == nil {
 		p, err := pr.Next()
 		if err != nil {
@@ -251,6 +262,12 @@ func (m *Message) decrypt(kr *keyRing) (*packet.EncryptedKey, packet.EncryptedDa
 		switch p := p.(type) {
 		case *packet.EncryptedKey:
 			sawESK = true
+			// Each candidate is one RSA decryption in the HSM: a file may not
+			// buy more than a couple (a denial of service on the HSM, and
+			// many padding-oracle queries for the price of one start).
+			if esks++; esks > maxSessionKeyPackets {
+				return nil, nil, ErrCorrupt
+			}
 			var keys []openpgp.Key
 			if p.KeyId == 0 {
 				keys = kr.DecryptionKeys() // hidden recipient
@@ -280,6 +297,9 @@ func (m *Message) decrypt(kr *keyRing) (*packet.EncryptedKey, packet.EncryptedDa
 	}
 	if len(cands) == 0 {
 		return nil, nil, ErrNotForUs
+	}
+	if len(cands) > maxOurSessionKeys {
+		return nil, nil, ErrCorrupt
 	}
 	for _, c := range cands {
 		if c.key == nil || c.key.Encrypted {
@@ -365,7 +385,23 @@ func (m *Message) startHash(kr *keyRing) {
 		m.opsErr = fmt.Errorf("%w: the signature uses %v: sign with SHA-256 or better", ErrWeakHash, ops.Hash)
 		return
 	}
-	m.signer = &keys[0]
+	signer := &keys[0]
+	// The key that actually signs must meet the policy, not only the
+	// newest signing key that ReadIssuerKey checked.
+	if err := checkStrength(signer.PublicKey); err != nil {
+		m.opsErr = err
+		return
+	}
+	// Versions must agree: a v6 one-pass signature feeds its salt into the
+	// hash, so a v6 one before a v4 signature would let the first bytes of
+	// signed data be moved into the salt, and the other way round.
+	if (ops.Version == 6) != (signer.PublicKey.Version == 6) ||
+		(ops.Version == 6 && !bytes.Equal(ops.KeyFingerprint, signer.PublicKey.Fingerprint)) {
+		m.opsErr = errors.New("the one-pass signature's version or fingerprint does not match the signing key")
+		return
+	}
+	m.signer = signer
+	m.text = ops.SigType == packet.SigTypeText
 	m.h = ops.Hash.New()
 	if ops.Version == 6 {
 		m.h.Write(ops.Salt)
@@ -402,11 +438,14 @@ func (m *Message) readBody(p []byte) (int, error) {
 	}
 	// Never ask for more than one byte past the limit, so that decompression
 	// stops right after it.
-	if room := m.max - m.n; int64(len(p)) > room+1 {
+	if room := m.max - m.n; room < int64(len(p)) { // room+1 <= len(p): no overflow
 		p = p[:room+1]
 	}
 	n, err := m.lit.Body.Read(p)
 	m.wh.Write(p[:n])
+	if m.text {
+		m.checkCanonical(p[:n], err == io.EOF)
+	}
 	m.n += int64(n)
 	if m.n > m.max {
 		return n - int(m.n-m.max), fmt.Errorf("%w: more than %d bytes", ErrTooLarge, m.max)
@@ -511,6 +550,12 @@ func (m *Message) verify(sig *packet.Signature) error {
 		return errors.New("the signature is not by the key its one-pass signature names")
 	case sig.SigType != ops.SigType || sig.Hash != ops.Hash || sig.PubKeyAlgo != ops.PubKeyAlgo:
 		return errors.New("the signature does not match its one-pass signature")
+	case sig.Version != m.signer.PublicKey.Version || !bytes.Equal(ops.Salt, sig.Salt()):
+		return errors.New("the signature's version or salt does not match its one-pass signature and key")
+	case m.text && m.textBad:
+		// Canonical-text hashing would accept other line endings than the
+		// ones signed; only the canonical form itself (CRLF) is accepted.
+		return errors.New("a text-mode signature over bytes that are not in canonical form (CRLF line ends)")
 	}
 	if sig.Version == 5 && (sig.SigType == packet.SigTypeBinary || sig.SigType == packet.SigTypeText) {
 		sig.Metadata = m.lit // as ReadMessage does: v5 signatures hash it
@@ -833,3 +878,18 @@ type decrypter interface {
 
 // pinger is implemented by HSM keys (hsm.Key's concrete type).
 type pinger interface{ Ping() error }
+
+// checkCanonical records whether text-mode literal data is in canonical
+// form: every CR followed by LF and every LF preceded by CR. gpg writes it
+// so; anything else would verify against a signature over other bytes.
+func (m *Message) checkCanonical(b []byte, end bool) {
+	for _, c := range b {
+		if m.lastCR != (c == '\n') {
+			m.textBad = true
+		}
+		m.lastCR = c == '\r'
+	}
+	if end && m.lastCR {
+		m.textBad = true
+	}
+}
