@@ -394,8 +394,21 @@ func (s *Service) gateAndPush(ctx context.Context, t machine.Target, id string, 
 		p.Recovered = true
 		return p, nil
 	}
-	conn.Close()
-	dial := func() (*machine.Conn, error) { return machine.Dial(ctx, t) }
+	// The first attempt uploads on the connection that just checked the
+	// gate: no second handshake, and no gap between the check and the upload.
+	first := conn
+	defer func() {
+		if first != nil { // never handed to an attempt
+			first.Close()
+		}
+	}()
+	dial := func() (*machine.Conn, error) {
+		if c := first; c != nil {
+			first = nil
+			return c, nil
+		}
+		return machine.Dial(ctx, t)
+	}
 	open := func() (io.ReadCloser, error) { return os.Open(s.productionPath(id)) }
 	return machine.PushWithRetry(ctx, dial, id, open, size, want, PushBackoff)
 }
