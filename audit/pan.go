@@ -1,6 +1,11 @@
 package audit
 
-import "github.com/dataprep/dataprep/formats/card"
+import (
+	"strings"
+	"unicode"
+
+	"github.com/dataprep/dataprep/formats/card"
+)
 
 // This file holds the guard that keeps card numbers out of the audit log
 // (design invariant 5). It is a safety net, not the masking itself: callers
@@ -151,4 +156,36 @@ func allHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// ContainsPANInText is ContainsPAN for free text a person typed (a note, a
+// reason): stricter, because someone who wants a card number into the log
+// can dress it up. Digits other than ASCII are refused outright (a
+// full-width "４１１１" is a card number to a reader), and every run of
+// characters that are neither letters nor digits counts as one separator,
+// so "4111.1111/1111 1111" and non-breaking spaces are caught too. A digit
+// run glued to letters ("4111…deadbeef") is looked at without them.
+func ContainsPANInText(s string) bool {
+	var b strings.Builder
+	sep := false
+	for _, r := range s {
+		switch {
+		case unicode.IsDigit(r) && (r < '0' || r > '9'):
+			return true
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+			sep = false
+		case unicode.IsLetter(r):
+			if !sep {
+				b.WriteByte(' ')
+				sep = true
+			}
+		default:
+			if !sep {
+				b.WriteByte(' ')
+				sep = true
+			}
+		}
+	}
+	return ContainsPAN(b.String())
 }

@@ -89,3 +89,22 @@ func FuzzContainsPAN(f *testing.F) {
 		}
 	})
 }
+
+func TestContainsPANInText(t *testing.T) {
+	for _, s := range []string{
+		"4111111111111111",
+		"card 4111\u00a01111\u00a01111\u00a01111 damaged",
+		"4111.1111.1111.1111", "4111/1111/1111/1111", "4111_1111_1111_1111", "4111  1111  1111  1111",
+		"\uff14\uff11\uff11\uff11", // full-width digits
+		"4111111111111111deadbeefdeadbeefdeadbeefdeadbeef",
+	} {
+		if !ContainsPANInText(s) {
+			t.Errorf("ContainsPANInText(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"batch 2026-11-25, 250 cards", "work order WO-4711", "machine emb1 jammed at 14:05", ""} {
+		if ContainsPANInText(s) {
+			t.Errorf("ContainsPANInText(%q) = true", s)
+		}
+	}
+}

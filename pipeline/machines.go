@@ -481,7 +481,7 @@ func (s *Service) Report(c Caller, id string, n Counts) (string, error) {
 func (s *Service) Resolve(c Caller, id, reason string) (string, error) {
 	e := audit.Entry{Event: "job.counts.resolve", Actor: c.Name, OSUser: c.OSUser, Job: id}
 	reason = strings.TrimSpace(reason)
-	if reason == "" || len(reason) > 500 || strings.ContainsAny(reason, "\n\r") || audit.ContainsPAN(reason) {
+	if reason == "" || len(reason) > 500 || strings.ContainsAny(reason, "\n\r") || audit.ContainsPANInText(reason) {
 		return "", s.refuse(e, fmt.Errorf("%w: --reason must be one line of 1-500 characters, without card numbers", ErrBadInput))
 	}
 	if c.Role != people.Supervisor {

@@ -181,7 +181,7 @@ func (s *Service) Approve(c Caller, id string) (state.Request, string, error) {
 func (s *Service) Deny(c Caller, id, reason string) (state.Request, error) {
 	e := audit.Entry{Event: "request.deny", Actor: c.Name, OSUser: c.OSUser, Request: id}
 	reason = strings.TrimSpace(reason)
-	if reason == "" || len(reason) > 500 || strings.ContainsAny(reason, "\n\r") || audit.ContainsPAN(reason) {
+	if reason == "" || len(reason) > 500 || strings.ContainsAny(reason, "\n\r") || audit.ContainsPANInText(reason) {
 		return state.Request{}, s.refuse(e, fmt.Errorf("%w: --reason must be one line of 1-500 characters, without card numbers", ErrBadInput))
 	}
 	s.decisions.Lock() // an approval running now finishes first

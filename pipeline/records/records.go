@@ -179,7 +179,7 @@ func checkText(field, s string, max int, required bool) error {
 	if strings.TrimSpace(s) != s {
 		return fieldErr(field, "has leading or trailing spaces")
 	}
-	if audit.ContainsPAN(s) {
+	if audit.ContainsPANInText(s) {
 		return fieldErr(field, "looks like it holds a card number (PAN); mask it")
 	}
 	return nil
@@ -211,7 +211,7 @@ func checkCode(field, s string, required bool) error {
 			return fieldErr(field, "may hold only letters, digits, '.', '_' and '-'")
 		}
 	}
-	if audit.ContainsPAN(s) {
+	if audit.ContainsPANInText(s) {
 		return fieldErr(field, "looks like it holds a card number (PAN); mask it")
 	}
 	return nil
