@@ -642,8 +642,9 @@ func (s *Service) MonthReport(c Caller, month, format string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	needle := []byte(`"event":"` + records.EventPrefix)
-	entries, err := s.readAudit(func(line []byte) bool { return bytes.Contains(line, needle) })
+	// Control records, and the logged counts the month is checked against.
+	needle, counts := []byte(`"event":"`+records.EventPrefix), []byte(`"event":"job.counts"`)
+	entries, err := s.readAudit(func(line []byte) bool { return bytes.Contains(line, needle) || bytes.Contains(line, counts) })
 	if err != nil {
 		return "", s.refuse(e, err)
 	}

@@ -3,6 +3,7 @@ package records
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,6 +106,14 @@ func Month(month string, jobs []state.Job, entries []audit.Entry) (MonthReport, 
 		return lines[product]
 	}
 	production := map[string]Production{} // job id → its last production record
+	// The counts as the verified log has them: the state store is checked
+	// against them, not believed (an edited state.db must show).
+	logged := map[string]audit.Entry{}
+	for _, e := range es {
+		if e.Event == "job.counts" && e.Outcome == audit.OutcomeOK && e.Job != "" {
+			logged[e.Job] = e
+		}
+	}
 	for _, e := range es {
 		if !strings.HasPrefix(e.Event, EventPrefix) || e.Outcome != audit.OutcomeOK {
 			continue
@@ -166,6 +175,17 @@ func Month(month string, jobs []state.Job, entries []audit.Entry) (MonthReport, 
 		}
 		if !in(rep.At) {
 			continue
+		}
+		if le, ok := logged[j.ID]; !ok {
+			problem("job %s has counts in the state store but no job.counts entry in the audit log", j.ID)
+		} else if le.Detail["good"] != strconv.Itoa(rep.Good) || le.Detail["spoiled"] != strconv.Itoa(rep.Spoiled) ||
+			le.Detail["samples"] != strconv.Itoa(rep.Samples) || le.Detail["returned_to_vault"] != strconv.Itoa(rep.ReturnedToVault) {
+			problem("job %s: the state store's counts differ from the audit log's (entry %d): the log is the record", j.ID, le.Seq)
+			rep = &state.Reported{By: le.Actor, At: le.Time}
+			rep.Good, _ = strconv.Atoi(le.Detail["good"])
+			rep.Spoiled, _ = strconv.Atoi(le.Detail["spoiled"])
+			rep.Samples, _ = strconv.Atoi(le.Detail["samples"])
+			rep.ReturnedToVault, _ = strconv.Atoi(le.Detail["returned_to_vault"])
 		}
 		u := JobUsage{Job: j.ID, Issuer: j.Issuer, Good: rep.Good, Spoiled: rep.Spoiled, Samples: rep.Samples,
 			ReturnedToVault: rep.ReturnedToVault, Used: rep.Good + rep.Spoiled + rep.Samples,
