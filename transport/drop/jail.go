@@ -332,6 +332,9 @@ type upload struct {
 	mu     sync.RWMutex
 	closed bool
 	size   atomic.Int64 // end of the furthest write
+	// written counts bytes actually written: fewer than size means holes
+	// (a sparse upload: gigabytes announced for a few kilobytes sent).
+	written atomic.Int64
 
 	state       sync.Mutex
 	err         error // first failure, returned to every later call
@@ -390,6 +393,7 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	n, err := u.f.WriteAt(p, off)
+	u.written.Add(int64(n))
 	if err != nil {
 		u.j.log.Error().Err(err).Str("name", u.name).Msg("drop: write")
 		return n, u.fail(&refusal{sftp.ErrSSHFxFailure, "cannot store the file"})
@@ -482,6 +486,11 @@ func (u *upload) Close() error {
 		u.discard()
 		u.j.log.Info().Str("name", u.name).Msg("drop: upload cancelled by the client")
 		return nil
+	case u.written.Load() < u.size.Load():
+		u.discard()
+		reason := "the upload has holes (data written at offsets past what was sent); upload the file from start to end"
+		u.j.s.refused(u.j.issuer, u.j.remote, u.what(), reason)
+		return &refusal{sftp.ErrSSHFxFailure, reason}
 	case syncErr != nil || closeErr != nil:
 		u.discard()
 		u.j.log.Error().AnErr("sync", syncErr).AnErr("close", closeErr).Str("name", u.name).Msg("drop: store upload")

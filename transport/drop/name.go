@@ -45,7 +45,8 @@ func cleanName(name string) (string, error) {
 			return "", fmt.Errorf("%w: %s: only A-Z a-z 0-9 . _ - are allowed", ErrBadName, withholdPAN(fmt.Sprintf("%q", name)))
 		}
 	}
-	if audit.ContainsPAN(name) {
+	if audit.ContainsPANInText(name) { // the strict form: "4111.1111…", digests and UUIDs glued on
+
 		return "", fmt.Errorf("%w: the name looks like a card number; name files without cardholder data", ErrBadName)
 	}
 	return name, nil

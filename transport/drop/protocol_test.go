@@ -180,6 +180,24 @@ func TestProtocolUploads(t *testing.T) {
 		}
 	})
 
+	t.Run("sparse upload with holes", func(t *testing.T) {
+		n := len(ts.arrivals())
+		f, err := c.Create("/incoming/holes.pgp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt([]byte("x"), 4000); err != nil { // within the limit, 4000 bytes of hole
+			t.Fatal(err)
+		}
+		if err := f.Close(); err == nil {
+			t.Errorf("an upload with holes was accepted")
+		}
+		ts.waitRefused(`put "/incoming/holes.pgp"`)
+		if _, err := os.Lstat(filepath.Join(incoming, "holes.pgp")); err == nil || len(ts.arrivals()) != n {
+			t.Errorf("an upload with holes arrived")
+		}
+	})
+
 	t.Run("refused commands", func(t *testing.T) {
 		wantStatus(t, c.PosixRename("/incoming/twice.pgp", "/incoming/moved.pgp"), sftp.ErrSSHFxPermissionDenied)
 		wantStatus(t, c.Rename("/incoming/twice.pgp", "/outbox/moved.pgp"), sftp.ErrSSHFxPermissionDenied)

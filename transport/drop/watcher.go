@@ -170,7 +170,7 @@ func (st *watchState) touch(issuer, path string, now time.Time) {
 	if _, err := cleanName(name); err != nil {
 		if _, done := st.ignored[path]; !done {
 			st.ignored[path] = struct{}{}
-			st.w.Log.Warn().Str("issuer", issuer).Str("name", quote(name)).Msg("drop: ignoring file with a bad name")
+			st.w.Log.Warn().Str("issuer", issuer).Str("name", withholdPAN(quote(name))).Msg("drop: ignoring file with a bad name")
 		}
 		return
 	}
