@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -284,9 +285,51 @@ func (s *Service) authorizeIssuer(user string, key ssh.PublicKey) (string, error
 	return iss.Name, nil
 }
 
+// dropRefused audits what the drop refused. Failed logins come before
+// authentication, so anyone can cause them: per remote host, one entry a
+// minute carries the count of the ones it stands for, and the rest go to
+// the log only. A flood cannot fill the audit log (and fail it closed).
 func (s *Service) dropRefused(issuer, remote, what, reason string) {
+	if strings.HasPrefix(what, "auth ") {
+		host, _, err := net.SplitHostPort(remote)
+		if err != nil {
+			host = remote
+		}
+		if n, ok := s.refusals.hold(host, s.now()); !ok {
+			s.Log.Warn().Str("remote", remote).Str("what", what).Msg("drop: refused login (audited in the next summary)")
+			return
+		} else if n > 0 {
+			reason = fmt.Sprintf("%s (and %d more refused logins from %s in the last minute)", reason, n, host)
+		}
+	}
 	s.record(audit.Entry{Event: "drop.refused", Outcome: "refused", Issuer: issuer,
 		Detail: map[string]string{"remote": remote, "what": what, "reason": reason}})
+}
+
+// refusalGate lets one audited refusal per host and minute through and
+// counts the ones it holds back.
+type refusalGate struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+	held map[string]int
+}
+
+func (g *refusalGate) hold(host string, now time.Time) (held int, audit bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.last == nil {
+		g.last, g.held = map[string]time.Time{}, map[string]int{}
+	}
+	if t, ok := g.last[host]; ok && now.Sub(t) < time.Minute {
+		g.held[host]++
+		return 0, false
+	}
+	if len(g.last) > 10000 { // bounded memory under a spread-out flood
+		clear(g.last)
+	}
+	held = g.held[host]
+	g.last[host], g.held[host] = now, 0
+	return held, true
 }
 
 // scanIncoming takes files that arrived while the daemon was down.

@@ -106,3 +106,22 @@ func TestLastAdministratorStays(t *testing.T) {
 	_, err = s.Authenticate("op1", []byte("test-only passphrase"), "")
 	require.ErrorIs(t, err, ErrLocked)
 }
+
+// TestRefusedLoginsAreSummarised: failed logins come before authentication,
+// so a flood from one host yields one audit entry a minute with a count.
+func TestRefusedLoginsAreSummarised(t *testing.T) {
+	var g refusalGate
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	n, ok := g.hold("192.0.2.1", t0)
+	require.True(t, ok)
+	require.Zero(t, n)
+	for i := 0; i < 50; i++ {
+		_, ok = g.hold("192.0.2.1", t0.Add(time.Second))
+		require.False(t, ok)
+	}
+	_, ok = g.hold("192.0.2.2", t0.Add(time.Second))
+	require.True(t, ok, "another host has its own minute")
+	n, ok = g.hold("192.0.2.1", t0.Add(61*time.Second))
+	require.True(t, ok)
+	require.Equal(t, 50, n, "the next entry carries the count it stands for")
+}

@@ -60,6 +60,7 @@ type Service struct {
 	// HSM, when set, is pinged by Status.
 	HSM interface{ Ping() error }
 
+	refusals    refusalGate
 	dummyOnce   sync.Once
 	dummy       string
 	decisions   sync.Mutex // one approval or denial at a time

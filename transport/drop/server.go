@@ -330,16 +330,32 @@ func quote(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
+// maxHandshakes bounds connections in their SSH handshake across the server.
+const maxHandshakes = 32
+
+var handshakeSlots = make(chan struct{}, maxHandshakes)
+
 func (s *Server) handleConn(nc net.Conn, cfg *ssh.ServerConfig, root string) {
 	defer s.untrack(nc)
 	defer nc.Close()
 	remote := nc.RemoteAddr().String()
 	log := s.Log.With().Str("remote", remote).Logger()
 
+	// At most maxHandshakes connections may be in their handshake at once
+	// (sshd's MaxStartups): a flood of slow or failing clients costs a
+	// bounded number of goroutines and key exchanges, and the rest wait or
+	// are dropped.
+	select {
+	case handshakeSlots <- struct{}{}:
+	case <-time.After(handshakeTimeout):
+		log.Info().Msg("drop: too many handshakes in progress; connection dropped")
+		return
+	}
 	nc.SetDeadline(time.Now().Add(handshakeTimeout))
 	sconn, chans, reqs, err := ssh.NewServerConn(nc, cfg)
+	<-handshakeSlots
 	if err != nil {
-		log.Info().Err(err).Msg("drop: handshake failed")
+		log.Info().Str("error", withholdPAN(quote(err.Error()))).Msg("drop: handshake failed")
 		return
 	}
 	defer sconn.Close()
