@@ -185,7 +185,7 @@ func (d *Daemon) Serve(ctx context.Context, serveControl func(net.Listener) erro
 	go func() { errc <- d.drop.Serve(d.dropL) }()
 	go func() { errc <- serveControl(ctl) }()
 	if s.Cfg.Drop.WatchDir != "" {
-		w := &drop.Watcher{Dirs: s.watchDirs(), Arrived: s.Arrived, Log: s.Log.With().Str("component", "watch").Logger()}
+		w := &drop.Watcher{Dirs: s.watchDirs(), Arrived: s.ArrivedWatched, Log: s.Log.With().Str("component", "watch").Logger()}
 		go func() { errc <- w.Run(ctx) }()
 	}
 	go s.pruneLoop(ctx)

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dataprep/dataprep/audit"
@@ -416,4 +418,55 @@ func (s *Service) recentCryptoFailures(issuer string) int {
 		}
 	}
 	return n
+}
+
+// ArrivedWatched takes a file from a watched directory that an OpenSSH drop
+// in front of the daemon fills. There the issuer can make symlinks and keep
+// a handle open, so the file is not trusted as it lies: it is opened
+// without following links, must be a regular file with one link, and is
+// copied into a file of the daemon's own before it is hashed. Writes the
+// issuer makes after this go to its own, removed, inode.
+func (s *Service) ArrivedWatched(issuer, name, path string) {
+	refuse := func(why string) {
+		s.Log.Warn().Str("issuer", issuer).Str("why", why).Msg("watched file refused")
+		s.refuse(audit.Entry{Event: "file.received", Issuer: issuer, Detail: map[string]string{"file": shown(name)}}, errors.New(why))
+	}
+	src, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		refuse("cannot open it without following links: " + err.Error())
+		return
+	}
+	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		refuse("cannot stat it: " + err.Error())
+		return
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !fi.Mode().IsRegular() || !ok || st.Nlink != 1 {
+		refuse("not a plain file with a single link (a link, a device or a hard-linked file)")
+		return
+	}
+	if fi.Size() > s.Cfg.Drop.MaxFileSize {
+		refuse(fmt.Sprintf("larger than the drop's limit of %d bytes", s.Cfg.Drop.MaxFileSize))
+		return
+	}
+	dst, err := os.CreateTemp(s.Home.Received(), ".watched-*")
+	if err != nil {
+		refuse("cannot copy it into the spool: " + err.Error())
+		return
+	}
+	_, err = io.Copy(dst, io.LimitReader(src, s.Cfg.Drop.MaxFileSize+1))
+	if err == nil {
+		err = dst.Sync()
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(dst.Name())
+		refuse("cannot copy it into the spool: " + err.Error())
+		return
+	}
+	os.Remove(path) // the issuer's inode; the daemon works on its own copy
+	s.Arrived(issuer, name, dst.Name())
 }
