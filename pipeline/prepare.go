@@ -69,6 +69,14 @@ func (s *Service) prepare(j state.Job) {
 		crypto := errors.As(err, &pe)
 		if crypto {
 			p.counts, p.rejects = state.Counts{}, nil
+			// A file that simply ends inside a packet was cut short in
+			// transfer (a Ctrl-C in sftp is a clean close): say so, and do
+			// not count it towards the crypto-failure hold. The framing is
+			// public, so this tells an attacker nothing.
+			if errors.Is(err, pgp.ErrCorrupt) && s.cutShort(j.ID) {
+				reason += "; it ends in the middle of an OpenPGP packet, so the upload was most likely cut short: upload it again"
+				crypto = false
+			}
 		}
 		s.rejectJob(j.ID, reason, "", p.rejects, p.counts, crypto)
 		return
@@ -294,3 +302,13 @@ func isPGP(err error) bool {
 type countWriter struct{ n int64 }
 
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// cutShort reports whether a job's received file ends inside an OpenPGP packet.
+func (s *Service) cutShort(job string) bool {
+	f, err := os.Open(s.spoolPath(job))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return errors.Is(pgp.CheckFraming(f), pgp.ErrIncomplete)
+}

@@ -98,6 +98,12 @@ func TestRefusedFiles(t *testing.T) {
 			require.Equal(t, "rejected", j["state"])
 			require.Contains(t, j["reason"], c.want)
 			require.NotContains(t, j["reason"], "padding", "no crypto internals in reasons")
+			if c.name == "truncated" {
+				// A transfer cut short is said to be one, and does not count
+				// towards the hold on an issuer's starts.
+				require.Contains(t, j["reason"], "cut short")
+				require.NotContains(t, j, "crypto_failure")
+			}
 			e := w.audited(from, "job.rejected", "failed", c.want)
 			require.Equal(t, id, e.Job)
 			require.FileExists(t, filepath.Join(w.home, "quarantine", id+".pgp"))
