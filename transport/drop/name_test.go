@@ -150,3 +150,22 @@ func TestCleanNameRefusesCardNumbers(t *testing.T) {
 		t.Errorf("a date in a name is not a card number: %v", err)
 	}
 }
+
+func TestConnectionsPerIssuerAreBounded(t *testing.T) {
+	s := &Server{}
+	for i := 0; i < maxConnsPerIssuer; i++ {
+		if !s.enter("acme") {
+			t.Fatalf("connection %d refused", i+1)
+		}
+	}
+	if s.enter("acme") {
+		t.Errorf("connection %d accepted", maxConnsPerIssuer+1)
+	}
+	if !s.enter("other") {
+		t.Errorf("another issuer is refused")
+	}
+	s.leave("acme")
+	if !s.enter("acme") {
+		t.Errorf("a freed place is not given again")
+	}
+}

@@ -81,6 +81,7 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[net.Conn]struct{}
 	reserved  map[string]struct{} // issuer+"/"+name of uploads in flight
+	perIssuer map[string]int      // logged-in connections per issuer
 	wg        sync.WaitGroup
 	sweepOnce sync.Once
 }
@@ -363,6 +364,13 @@ func (s *Server) handleConn(nc net.Conn, cfg *ssh.ServerConfig, root string) {
 
 	issuer := sconn.Permissions.Extensions[permIssuer]
 	log = log.With().Str("issuer", issuer).Logger()
+	// A bank needs a few connections at once, not hundreds: each one holds
+	// handles, temp files and name reservations.
+	if !s.enter(issuer) {
+		s.refused(issuer, remote, "login", fmt.Sprintf("more than %d connections of this issuer at once", maxConnsPerIssuer))
+		return
+	}
+	defer s.leave(issuer)
 	j, err := openJail(s, root, issuer, remote, log)
 	if err != nil {
 		s.refused(issuer, remote, "login", "jail unavailable: "+err.Error())
@@ -465,4 +473,28 @@ func (s *Server) serveSFTP(j *jail, ch ssh.Channel) {
 	ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
 	rs.Close()
 	ch.Close()
+}
+
+// maxConnsPerIssuer bounds one issuer's logged-in connections.
+const maxConnsPerIssuer = 8
+
+func (s *Server) enter(issuer string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIssuer == nil {
+		s.perIssuer = map[string]int{}
+	}
+	if s.perIssuer[issuer] >= maxConnsPerIssuer {
+		return false
+	}
+	s.perIssuer[issuer]++
+	return true
+}
+
+func (s *Server) leave(issuer string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIssuer[issuer]--; s.perIssuer[issuer] <= 0 {
+		delete(s.perIssuer, issuer)
+	}
 }
