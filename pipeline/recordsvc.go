@@ -215,25 +215,15 @@ func decodeRecord(action, raw string) (records.Record, error) {
 	)
 	switch action {
 	case ActRecordProduction:
-		var r records.Production
-		err = dec(&r)
-		rec = r
+		rec, err = decodeAs[records.Production](dec)
 	case ActRecordFailure:
-		var r records.Failure
-		err = dec(&r)
-		rec = r
+		rec, err = decodeAs[records.Failure](dec)
 	case ActRecordDestruction:
-		var r records.Destruction
-		err = dec(&r)
-		rec = r
+		rec, err = decodeAs[records.Destruction](dec)
 	case ActRecordVault:
-		var r records.VaultMovement
-		err = dec(&r)
-		rec = r
+		rec, err = decodeAs[records.VaultMovement](dec)
 	case ActRecordVaultCount:
-		var r records.VaultCount
-		err = dec(&r)
-		rec = r
+		rec, err = decodeAs[records.VaultCount](dec)
 	default:
 		return nil, fmt.Errorf("%w: %s is not a record action", ErrBadInput, action)
 	}
@@ -752,4 +742,11 @@ func (s *Service) readAudit(want func(line []byte) bool) ([]audit.Entry, error) 
 		out = append(out, last)
 	}
 	return out, nil
+}
+
+// decodeAs decodes a request's stored record into its kind.
+func decodeAs[T records.Record](dec func(any) error) (records.Record, error) {
+	var r T
+	err := dec(&r)
+	return r, err
 }
