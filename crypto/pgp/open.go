@@ -406,10 +406,9 @@ func (m *Message) startHash(kr *keyRing) {
 	if ops.Version == 6 {
 		m.h.Write(ops.Salt)
 	}
+	// Text mode needs no canonicalising hash: the literal must already be
+	// canonical (checkCanonical), and canonical text hashes as itself.
 	m.wh = m.h
-	if ops.SigType == packet.SigTypeText {
-		m.wh = openpgp.NewCanonicalTextHash(m.h)
-	}
 }
 
 // Read returns plaintext. At the end it checks that the signature packet
