@@ -87,6 +87,10 @@ func (s *Service) AddMachine(c Caller, m MachineSpec) (Outcome, error) {
 		"host_key": strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hk))), "host_key_fingerprint": machine.FingerprintSHA256(hk),
 		"ssh_key_file": m.SSHKeyFile, "ssh_key_fingerprint": ssh.FingerprintSHA256(clientKey.PublicKey()),
 		"pgp_key": string(m.PGPKey), "pgp_fingerprint": fpr, "layout": string(m.Layout),
+		// What the key's preferences make the production files: SEIPDv2
+		// (AEAD, several times faster to write and read) needs a machine
+		// whose software decrypts RFC 9580; gpg 2.2 keys get SEIPDv1.
+		"production_encryption": pgp.OutputCipher(cert),
 	})
 }
 
@@ -145,7 +149,8 @@ func (s *Service) doAddMachine(r state.Request, approver string, bootstrap bool)
 		Layout: r.Params["layout"], Created: s.now(), CreatedBy: r.Requester, ApprovedBy: approver}
 	e := audit.Entry{Event: "machine.add", Outcome: "ok", Actor: r.Requester, Approver: approver, Request: r.ID, Machine: m.Name,
 		Detail: map[string]string{"sftp": fmt.Sprintf("%s@%s:%d", m.User, m.Host, m.Port), "dir": m.Dir,
-			"host_key": r.Params["host_key_fingerprint"], "pgp_fingerprint": m.PGPFpr, "ssh_key_fingerprint": r.Params["ssh_key_fingerprint"]}}
+			"host_key": r.Params["host_key_fingerprint"], "pgp_fingerprint": m.PGPFpr, "ssh_key_fingerprint": r.Params["ssh_key_fingerprint"],
+			"production_encryption": r.Params["production_encryption"]}}
 	if bootstrap {
 		e.Detail["bootstrap"] = "single administrator"
 	}
@@ -155,7 +160,7 @@ func (s *Service) doAddMachine(r state.Request, approver string, bootstrap bool)
 	if err := s.Store.AddMachine(m); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("machine %s registered (%s@%s:%d %s, host key %s)", m.Name, m.User, m.Host, m.Port, m.Dir, r.Params["host_key_fingerprint"]), nil
+	return fmt.Sprintf("machine %s registered (%s@%s:%d %s, host key %s; production files %s)", m.Name, m.User, m.Host, m.Port, m.Dir, r.Params["host_key_fingerprint"], r.Params["production_encryption"]), nil
 }
 
 // Authorize asks for a machine operator to be allowed to release to a machine.

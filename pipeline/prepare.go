@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -27,7 +28,8 @@ const maxReportedRejects = 1000
 type prepared struct {
 	counts        state.Counts
 	signer        string
-	cipher        string
+	cipher        string // the issuer file's encryption
+	outCipher     string // the production file's
 	sha256        string
 	size          int64
 	rejects       []card.RecordError
@@ -83,7 +85,7 @@ func (s *Service) prepare(j state.Job) {
 	}
 	failpoint.Hit("prepare.renamed")
 	e := audit.Entry{Event: "job.ready", Outcome: "ok", Job: j.ID, Issuer: j.Issuer, Actor: j.StartedBy, Approver: j.Approver, Machine: j.Machine,
-		Detail: map[string]string{"signer": p.signer, "cipher": p.cipher, "records_read": fmt.Sprint(p.counts.Read),
+		Detail: map[string]string{"signer": p.signer, "cipher": p.cipher, "output_cipher": p.outCipher, "records_read": fmt.Sprint(p.counts.Read),
 			"records_accepted": fmt.Sprint(p.counts.Accepted), "records_rejected": fmt.Sprint(p.counts.Rejected),
 			"output_sha256": p.sha256, "output_size": fmt.Sprint(p.size)}}
 	if err := s.record(e); err != nil {
@@ -236,7 +238,10 @@ func (s *Service) produce(j state.Job) (p prepared, err error) {
 	}()
 	h := sha256.New()
 	cw := &countWriter{}
-	enc, err := pgp.Encrypt(io.MultiWriter(out, h, cw), machineCert, s.DataRoom)
+	// go-crypto writes each partial-length header as a write of its own
+	// byte: buffered, the spool sees large writes only.
+	bout := bufio.NewWriterSize(out, 256<<10)
+	enc, err := pgp.Encrypt(io.MultiWriter(bout, h, cw), machineCert, s.DataRoom)
 	if err != nil {
 		return p, fmt.Errorf("%w: encrypting to machine %s: %v", errSetup, j.Machine, err)
 	}
@@ -271,6 +276,9 @@ func (s *Service) produce(j state.Job) (p prepared, err error) {
 	if err := enc.Close(); err != nil {
 		return p, fmt.Errorf("%w: finishing the production file: %v", errSetup, err)
 	}
+	if err := bout.Flush(); err != nil {
+		return p, fmt.Errorf("%w: writing the production file: %v", errSetup, err)
+	}
 	if err := out.Sync(); err != nil {
 		return p, fmt.Errorf("%w: %v", errSetup, err)
 	}
@@ -285,7 +293,7 @@ func (s *Service) produce(j state.Job) (p prepared, err error) {
 	if err := config.SyncDir(filepath.Dir(final)); err != nil {
 		return p, fmt.Errorf("%w: %v", errSetup, err)
 	}
-	p.signer, p.cipher = msg.SignerFingerprint(), msg.Cipher()
+	p.signer, p.cipher, p.outCipher = msg.SignerFingerprint(), msg.Cipher(), pgp.OutputCipher(machineCert)
 	p.sha256, p.size = hex.EncodeToString(h.Sum(nil)), cw.n
 	return p, nil
 }

@@ -173,7 +173,13 @@ ssh-keygen -q -t ed25519 -N '' -C test-only-bench-machine-host -f "$work/machine
 ssh-keygen -q -t ed25519 -N '' -C test-only-bench-machine-client -f "$work/machine_client"
 as admin machine add bench1 --sftp bench@127.0.0.1:9 --dir /srv/prod \
   --host-key "$(cat "$work/machine_host.pub")" --ssh-key "$work/machine_client" --pgp-key "$work/machine.asc" >/dev/null
-note "data room $fpr, drop 127.0.0.1:$port, machine bench1 ($mfpr)"
+# A second machine whose software decrypts RFC 9580 AEAD: its test-only key
+# (made by go-crypto; gpg 2.2 cannot) advertises SEIPDv2 with AES-256-GCM,
+# so the daemon encrypts its production files as SEIPDv2 (design.md).
+"$bin/dataprep-testgen" -machine-key "$work/machine-aead.asc"
+as admin machine add bench2 --sftp bench@127.0.0.1:9 --dir /srv/prod \
+  --host-key "$(cat "$work/machine_host.pub")" --ssh-key "$work/machine_client" --pgp-key "$work/machine-aead.asc" >/dev/null
+note "data room $fpr, drop 127.0.0.1:$port, machine bench1 ($mfpr, SEIPDv1), machine bench2 (SEIPDv2)"
 
 # --- helpers for one job -------------------------------------------------------
 # make_file N SEED NAME: testgen | gpg --sign --encrypt to both recipients.
@@ -190,9 +196,10 @@ make_file() {
     awk '/^:compressed packet:/ { c = $0 } END { gsub(/^:/, "", c); print (c ? c : "no compression") }')"
 }
 
-# run_job NAME: upload NAME, start it, wait for ready; record times, counts, RSS.
+# run_job NAME MACHINE: upload NAME, start it for MACHINE, wait for ready;
+# record times, counts, RSS.
 run_job() {
-  local name=$1 t0 t1 job req t_ap0 t_ready_seen st hwm_up cpu0 cpu1 d_start d_ready d_recv waited=0
+  local name=$1 machine=$2 t0 t1 job req t_ap0 t_ready_seen st hwm_up cpu0 cpu1 d_start d_ready d_recv waited=0
   printf 'cd incoming\nput %s %s\n' "$work/$name" "$name" > "$work/batch"
   echo "[127.0.0.1]:$port $(ssh-keygen -y -f "$DATAPREP_HOME/keys/drop-host-ed25519")" > "$work/known_hosts"
   t0=$(now)
@@ -213,7 +220,7 @@ run_job() {
   hwm_up=$(hwm_kib)
   put "$name.rss_hwm_through_upload_kib" "$hwm_up"
 
-  req=$(as bob job start "$job" --machine bench1 --json | sed -n 's/.*"id": *"\(R[0-9]*\)".*/\1/p')
+  req=$(as bob job start "$job" --machine "$machine" --json | sed -n 's/.*"id": *"\(R[0-9]*\)".*/\1/p')
   [ -n "$req" ] || { echo "bench: job start gave no request id" >&2; exit 1; }
   # What one CLI login costs the daemon (argon2id), to take out of the CPU figure.
   cpu0=$(cpu_ticks); as carol request list >/dev/null; cpu1=$(cpu_ticks)
@@ -257,6 +264,7 @@ run_job() {
   put "$name.records_rejected" "$(sed -n 's/.*"rejected": *\([0-9]*\).*/\1/p' "$work/$name.show.json" | head -n 1)"
   put "$name.output_bytes" "$(sed -n 's/.*"output_size": *\([0-9]*\).*/\1/p' "$work/$name.show.json")"
   put "$name.cipher_in" "$(sed -n 's/.*"cipher": *"\([^"]*\)".*/\1/p' "$work/$name.show.json")"
+  put "$name.cipher_out" "$(auditlog | grep -F "\"job\":\"$job\"" | grep -F '"event":"job.ready"' | sed -n 's/.*"output_cipher":"\([^"]*\)".*/\1/p' | tail -n 1)"
 }
 
 # --- the file, through the daemon ----------------------------------------------
@@ -265,9 +273,18 @@ say "issuer file: $N synthetic records, gpg --sign --encrypt (to the data room a
 make_file "$N" 42 "$main"
 note "plaintext $(get "$main.plaintext_bytes") B, ciphertext $(get "$main.ciphertext_bytes") B ($(get "$main.packets")), gpg took $(get "$main.issuer_gpg_sign_encrypt_s") s"
 
-say "drop → ready through the daemon"
-run_job "$main"
+# The same records again, encrypted anew (a different file to the drop's
+# duplicate check), for the SEIPDv2 machine.
+aead=cards-$N-aead.csv.gpg
+make_file "$N" 42 "$aead"
+
+say "drop → ready through the daemon, machine bench1 (SEIPDv1, gpg 2.2)"
+run_job "$main" bench1
 note "upload $(get "$main.upload_s") s, prepare $(get "$main.prepare_s") s, $(get "$main.records_accepted") records accepted, peak RSS $(get "$main.rss_hwm_prepare_kib") KiB"
+
+say "drop → ready through the daemon, machine bench2 (SEIPDv2 AES-256-GCM)"
+run_job "$aead" bench2
+note "upload $(get "$aead.upload_s") s, prepare $(get "$aead.prepare_s") s, $(get "$aead.records_accepted") records accepted, peak RSS $(get "$aead.rss_hwm_prepare_kib") KiB"
 
 # --- the same file through gpg, the shell baseline and go-crypto ---------------
 say "the same file through gpg --decrypt alone"
@@ -293,11 +310,12 @@ say "go-crypto in one process, the daemon's crypto/pgp and formats with the same
 stages=$work/bench-stages
 have_stages=0
 if (cd "$root" && go build -o "$stages" scripts/bench-stages.go) 2> "$work/stages.err"; then have_stages=1; else cat "$work/stages.err" >&2; fi
-# stage NAME MODE [ARGS]: one bench-stages run on file NAME, results under NAME.go_MODE.*
+# stage NAME MODE [ARGS]: one bench-stages run on file NAME, results under
+# NAME.go_MODE.*; STAGE_MACHINE names the machine certificate (mode full).
 stage() {
   local name=$1 mode=$2 secs e u s m; shift 2
   /usr/bin/time -f '%e %U %S %M' -o "$work/time.$mode" "$stages" -home "$DATAPREP_HOME" -file "$work/$name" \
-    -issuer-key "$work/bank.asc" -machine-key "$work/machine.asc" -mode "$mode" "$@" > "$work/stages.$mode"
+    -issuer-key "$work/bank.asc" -machine-key "$work/${STAGE_MACHINE:-machine.asc}" -mode "$mode" "$@" > "$work/stages.$mode"
   secs=$(sed -n 's/.*secs=\([0-9.]*\).*/\1/p' "$work/stages.$mode")
   read -r e u s m < "$work/time.$mode"
   put "$name.go_$mode.s" "$secs"; put "$name.go_$mode.cpu_s" "$(calc "$u + $s" 2)"; put "$name.go_$mode.rss_kib" "$m"
@@ -306,7 +324,13 @@ stage() {
 if [ "$have_stages" = 1 ]; then
   stage "$main" decrypt
   stage "$main" convert
-  if [ "$PROFILE" = 1 ]; then stage "$main" full -cpuprofile "$out/prepare.cpu.pprof"; else stage "$main" full; fi
+  stage "$main" full
+  stage "$aead" decrypt
+  if [ "$PROFILE" = 1 ]; then
+    STAGE_MACHINE=machine-aead.asc stage "$aead" full -cpuprofile "$out/prepare.cpu.pprof"
+  else
+    STAGE_MACHINE=machine-aead.asc stage "$aead" full
+  fi
   put gocrypto_source "scripts/bench-stages.go: crypto/pgp.Open with the home's HSM key, on the same file"
 else
   note "bench-stages did not build; using go test -bench BenchmarkOpen ./crypto/pgp instead (64 MiB, not the same file)"

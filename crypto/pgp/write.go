@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -53,6 +54,61 @@ func Encrypt(w io.Writer, to *openpgp.Entity, signer *openpgp.Entity) (io.WriteC
 	}
 	return &encryptWriter{pt: pt, rec: rec}, nil
 }
+
+// OutputCipher names the encryption Encrypt uses for a recipient, in the
+// words Message.Cipher uses ("SEIPDv2 AES-256-GCM", "SEIPDv1 AES-256"), for
+// the audit log and for operators choosing a machine's key. It follows
+// go-crypto's choice under writeConfig: SEIPDv2 when the recipient's
+// self-signature advertises it, with the first of go-crypto's cipher suites
+// the recipient lists (AES-128-OCB when it lists none); otherwise SEIPDv1
+// with AES-256 when listed, else the first cipher both sides list.
+// TestOutputCipherMatchesWhatIsWritten parses real output against it, so a
+// change of go-crypto's choice fails a test instead of the audit log lying.
+func OutputCipher(to *openpgp.Entity) string {
+	sig, _ := to.PrimarySelfSignature()
+	if sig == nil {
+		return "unknown"
+	}
+	if sig.SEIPDv2 {
+		for _, s := range goCryptoSuites {
+			for _, p := range sig.PreferredCipherSuites {
+				if p == s {
+					return "SEIPDv2 " + cipherName(packet.CipherFunction(s[0])) + "-" + aeadName(packet.AEADMode(s[1]))
+				}
+			}
+		}
+		return "SEIPDv2 " + cipherName(packet.CipherAES128) + "-" + aeadName(packet.AEADModeOCB)
+	}
+	var both []packet.CipherFunction
+	for _, c := range goCryptoCiphers {
+		for _, p := range sig.PreferredSymmetric {
+			if uint8(c) == p {
+				both = append(both, c)
+			}
+		}
+	}
+	switch {
+	case len(both) == 0:
+		return "SEIPDv1 " + cipherName(packet.CipherAES128)
+	case slices.Contains(both, writeConfig().DefaultCipher):
+		return "SEIPDv1 " + cipherName(writeConfig().DefaultCipher)
+	}
+	return "SEIPDv1 " + cipherName(both[0])
+}
+
+// goCryptoSuites and goCryptoCiphers are go-crypto's candidate lists, in its
+// order of preference (openpgp/write.go, encrypt).
+var (
+	goCryptoSuites = [][2]uint8{
+		{uint8(packet.CipherAES256), uint8(packet.AEADModeGCM)},
+		{uint8(packet.CipherAES256), uint8(packet.AEADModeEAX)},
+		{uint8(packet.CipherAES256), uint8(packet.AEADModeOCB)},
+		{uint8(packet.CipherAES128), uint8(packet.AEADModeGCM)},
+		{uint8(packet.CipherAES128), uint8(packet.AEADModeEAX)},
+		{uint8(packet.CipherAES128), uint8(packet.AEADModeOCB)},
+	}
+	goCryptoCiphers = []packet.CipherFunction{packet.CipherAES256, packet.CipherAES128}
+)
 
 type encryptWriter struct {
 	pt  io.WriteCloser
