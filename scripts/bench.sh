@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # make bench: one run, on this machine, of
 #   - drop → ready through the real daemon (SoftHSM2 token, stock sftp upload,
-#     dual-control start) for BENCH_RECORDS synthetic records (default 1,000,000);
+#     dual-control start) for BENCH_RECORDS synthetic records (default 1,000,000),
+#     twice: for a machine with a gpg 2.2 key (production file SEIPDv1) and,
+#     the same records encrypted anew, for a machine whose key advertises
+#     RFC 9580 AEAD (SEIPDv2 AES-256-GCM, as design.md asks);
 #     the preparation time is taken from the audit log's own timestamps
 #     (job.decrypt.start → job.ready), not from CLI polling;
 #   - the same file through `gpg --decrypt` alone, and through the shell
@@ -435,6 +438,14 @@ put ratio_prepare_cpu_over_gpg_decrypt_cpu "$r_gpg_cpu"
 pf() { awk "BEGIN { exit !($1) }" && echo PASS || echo FAIL; }
 maxk() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 > b + 0 ? a : b) }'; }
 put target.prepare_le_1.5x_gocrypto_decrypt "$(pf "$r_go <= 1.5")"
+# The SEIPDv2 machine: the same records, its own file, its own decrypt baseline.
+prep2=$(get "$aead.prepare_s"); god2=$(get "$aead.go_decrypt.s")
+[ -n "$god2" ] || god2=$god
+r_go2=$(calc "$prep2 / $god2" 2)
+r_go2_cpu=$(calc "$(get "$aead.daemon_cpu_s") / $(get "$aead.go_decrypt.cpu_s" || echo 1)" 2)
+put ratio_prepare_over_gocrypto_decrypt.seipdv2_machine "$r_go2"
+put ratio_prepare_cpu_over_gocrypto_decrypt_cpu.seipdv2_machine "$r_go2_cpu"
+put target.prepare_le_1.5x_gocrypto_decrypt.seipdv2_machine "$(pf "$r_go2 <= 1.5")"
 put target.prepare_le_1.5x_gpg_decrypt "$(pf "$r_gpg <= 1.5")"
 # RSS: the daemon process as a whole, and the preparation path alone.
 for f in "$main" ${big:+"$big"}; do
@@ -455,13 +466,14 @@ kib() { printf '%s KiB = %s MiB' "$1" "$(calc "$1 / 1024" 1)"; }
   echo "dataprep bench — $(get host.date), commit $(get host.commit)"
   echo "machine: $(get host.nproc) CPUs ($(get host.cpu)), $(get host.mem), Linux $(get host.kernel), $(get host.go), gpg $(get host.gpg); load average $(get host.loadavg_start) at start, $(get host.loadavg_end) at end${BENCH_DAEMON_ENV:+; daemon env: $BENCH_DAEMON_ENV}"
   echo "file: $N synthetic records, plaintext $(calc "$pt / $mib" 1) MiB, issuer file $(calc "$ct / $mib" 1) MiB ($(get "$main.packets"); $(get "$main.cipher_in"), signed ed25519); issuer's gpg --sign --encrypt took $(get "$main.issuer_gpg_sign_encrypt_s") s"
-  echo "production file: $(calc "$(get "$main.output_bytes") / $mib" 1) MiB (fixed-width layout, encrypted to the machine's cv25519 key, signed by the data room)"
+  echo "production file: $(calc "$(get "$main.output_bytes") / $mib" 1) MiB (fixed-width layout, signed by the data room); machine bench1 (gpg 2.2 key) gets $(get "$main.cipher_out"), bench2 (RFC 9580 key) $(get "$aead.cipher_out")"
   echo
   row "stage (the same file)" "time" "records/s" "MB/s plain" "MB/s file"
   row "--------------------------------------------------" "------------" "-----------" "-----------" "-----------"
   row "sftp upload (stock client → built-in drop)" "$(get "$main.upload_s") s" "" "" "$(calc "$ct / $(get "$main.upload_s") / 1e6" 1)"
   row "sftp exit → file.received in audit (<0: before)" "$(get "$main.close_to_received_s") s" "" "" ""
-  rate "DAEMON job.decrypt.start → job.ready (audit)" "$prep"
+  rate "DAEMON job.decrypt.start → job.ready, SEIPDv1" "$prep"
+  rate "DAEMON the same records → ready, SEIPDv2" "$prep2"
   rate "daemon, approve command → ready seen" "$(get "$main.approve_to_ready_s")"
   rate "drop → ready (upload + preparation)" "$(calc "$(get "$main.upload_s") + $prep")"
   rate "gpg --decrypt > /dev/null" "$gpgd"
@@ -471,11 +483,17 @@ kib() { printf '%s KiB = %s MiB' "$1" "$(calc "$1 / 1024" 1)"; }
     rate "  + parse, validate, convert (sequential)" "$(get "$main.go_convert.s")"
     rate "  + encrypt, sign, SHA-256 (sequential, no spool)" "$(get "$main.go_full.s")"
   fi
+  if [ -n "$(get "$aead.go_full.s")" ]; then
+    rate "go-crypto decrypt alone, the SEIPDv2 job's file" "$god2"
+    rate "  + convert + encrypt SEIPDv2 (sequential)" "$(get "$aead.go_full.s")"
+  fi
   row "write + fsync $(get disk_write_fsync_mib) MiB (dd, the spool's share)" "$(get disk_write_fsync_s) s" "" "" ""
   echo
-  echo "daemon CPU during preparation: $(get "$main.daemon_cpu_s") s in $prep s ($(calc "$(get "$main.daemon_cpu_s") / $prep" 2) cores busy; the approve login's $(get "$main.daemon_login_cpu_s") s taken out)"
+  echo "daemon CPU during preparation, SEIPDv2 machine: $(get "$aead.daemon_cpu_s") s in $prep2 s ($(calc "$(get "$aead.daemon_cpu_s") / $prep2" 2) cores busy)"
+  echo "daemon CPU during preparation, SEIPDv1 machine: $(get "$main.daemon_cpu_s") s in $prep s ($(calc "$(get "$main.daemon_cpu_s") / $prep" 2) cores busy; the approve login's $(get "$main.daemon_login_cpu_s") s taken out)"
   echo "CPU: gpg --decrypt $(get gpg_decrypt_cpu_s) s; shell baseline $(get shell_cpu_s) s (3 processes); one-process decrypt / +convert / +encrypt $(get "$main.go_decrypt.cpu_s") / $(get "$main.go_convert.cpu_s") / $(get "$main.go_full.cpu_s") s"
-  [ -n "$(get "$main.go_convert.cpu_s")" ] && echo "stage CPU (differences of the sequential runs): decrypt $(get "$main.go_decrypt.cpu_s") s, parse+validate+convert $(calc "$(get "$main.go_convert.cpu_s") - $(get "$main.go_decrypt.cpu_s")" 2) s, encrypt+sign+hash $(calc "$(get "$main.go_full.cpu_s") - $(get "$main.go_convert.cpu_s")" 2) s; the daemon's overlapped stages can at best take the largest of these, or total/$(get host.nproc) CPUs"
+  [ -n "$(get "$aead.go_full.cpu_s")" ] && echo "stage CPU, SEIPDv2: encrypt+sign+hash $(calc "$(get "$aead.go_full.cpu_s") - $(get "$aead.go_decrypt.cpu_s") - $(get "$main.go_convert.cpu_s") + $(get "$main.go_decrypt.cpu_s")" 2) s"
+  [ -n "$(get "$main.go_convert.cpu_s")" ] && echo "stage CPU, SEIPDv1 (differences of the sequential runs): decrypt $(get "$main.go_decrypt.cpu_s") s, parse+validate+convert $(calc "$(get "$main.go_convert.cpu_s") - $(get "$main.go_decrypt.cpu_s")" 2) s, encrypt+sign+hash $(calc "$(get "$main.go_full.cpu_s") - $(get "$main.go_convert.cpu_s")" 2) s; the daemon's overlapped stages can at best take the largest of these, or total/$(get host.nproc) CPUs"
   echo "records: read $(get "$main.records_read"), accepted $recs, rejected $(get "$main.records_rejected")"
   echo
   echo "memory:"
@@ -494,10 +512,11 @@ kib() { printf '%s KiB = %s MiB' "$1" "$(calc "$1 / 1024" 1)"; }
   echo "  gpg --decrypt max RSS $(get gpg_decrypt_rss_kib) KiB; go-crypto decrypt alone max RSS $(get "$main.go_decrypt.rss_kib") KiB"
   echo
   echo "targets (issue 3):"
-  echo "  preparation / go-crypto decrypt alone   = $r_go  (≤ 1.5)  $(get target.prepare_le_1.5x_gocrypto_decrypt)"
-  echo "  preparation / gpg --decrypt             = $r_gpg  (≤ 1.5)  $(get target.prepare_le_1.5x_gpg_decrypt)"
-  echo "  preparation / shell baseline            = $(get ratio_prepare_over_shell)"
-  echo "  in CPU seconds: preparation / go-crypto decrypt = $r_go_cpu, / gpg --decrypt = $r_gpg_cpu"
+  echo "  preparation / go-crypto decrypt alone, SEIPDv2 machine = $r_go2  (≤ 1.5)  $(get target.prepare_le_1.5x_gocrypto_decrypt.seipdv2_machine)"
+  echo "  preparation / go-crypto decrypt alone, SEIPDv1 machine = $r_go  (≤ 1.5)  $(get target.prepare_le_1.5x_gocrypto_decrypt)"
+  echo "  preparation / gpg --decrypt, SEIPDv1 machine          = $r_gpg  (≤ 1.5)  $(get target.prepare_le_1.5x_gpg_decrypt)"
+  echo "  preparation / shell baseline, SEIPDv1 machine         = $(get ratio_prepare_over_shell)"
+  echo "  in CPU seconds: preparation / go-crypto decrypt = $r_go2_cpu (SEIPDv2), $r_go_cpu (SEIPDv1); SEIPDv1 / gpg --decrypt = $r_gpg_cpu"
   for f in "$main" ${big:+"$big"}; do
     n=${f#cards-}; n=${n%%.*}
     echo "  $n records, daemon peak RSS (whole life) = $(calc "$(get "$f.daemon_rss_peak_kib") / 1024" 1) MiB  (< 64 MiB)  $(get "target.daemon_rss_lt_64MiB.$f")"
