@@ -95,6 +95,64 @@ func (p *blockPipe) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// ReadFrom fills blocks straight from r until r ends, saving io.Copy's
+// intermediate buffer and one copy of every byte. r's io.EOF is not an
+// error; the last, partial block goes out with CloseWrite.
+func (p *blockPipe) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	for {
+		if p.buf == nil {
+			p.buf = p.pool.Get().([]byte)[:0]
+		}
+		k, err := r.Read(p.buf[len(p.buf):p.block])
+		p.buf = p.buf[:len(p.buf)+k]
+		n += int64(k)
+		if len(p.buf) == p.block {
+			if serr := p.send(); serr != nil {
+				return n, serr
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// WriteTo hands every block to w as it comes, saving io.Copy's
+// intermediate buffer and one copy of every byte. It returns the writer's
+// close error, or nil at the end of the stream.
+func (p *blockPipe) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	if p.off < len(p.cur) { // what an earlier Read left of its block
+		k, err := w.Write(p.cur[p.off:])
+		n += int64(k)
+		p.off += k
+		if err != nil {
+			return n, err
+		}
+	}
+	for {
+		if p.cur != nil {
+			p.recycle(p.cur)
+			p.cur, p.off = nil, 0
+		}
+		blk, ok := <-p.ch
+		if !ok {
+			return n, p.werr
+		}
+		p.cur = blk
+		k, err := w.Write(blk)
+		n += int64(k)
+		p.off = k
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
 // CloseRead tells the writer to stop; queued blocks are cleared.
 func (p *blockPipe) CloseRead(err error) {
 	p.once.Do(func() {

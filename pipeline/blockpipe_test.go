@@ -29,6 +29,53 @@ func TestBlockPipeCarriesEveryByte(t *testing.T) {
 	require.True(t, bytes.Equal(data, got))
 }
 
+// TestBlockPipeCopyPaths: io.Copy takes ReadFrom into the pipe and WriteTo
+// out of it; both carry every byte, also after a Read took part of a block.
+func TestBlockPipeCopyPaths(t *testing.T) {
+	data := make([]byte, 2<<20+777)
+	rand.Read(data)
+	p := newBlockPipe(64<<10, 3)
+	go func() {
+		// A reader that returns odd sizes, and data with io.EOF together.
+		n, err := io.Copy(p, &oddReader{data: data})
+		require.NoError(t, err)
+		require.EqualValues(t, len(data), n)
+		p.CloseWrite(nil)
+	}()
+	head := make([]byte, 1000)
+	_, err := io.ReadFull(p, head)
+	require.NoError(t, err)
+	var rest bytes.Buffer
+	_, err = io.Copy(&rest, p)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(data, append(head, rest.Bytes()...)))
+
+	// The writer's error comes out of WriteTo.
+	boom := errors.New("boom")
+	q := newBlockPipe(16, 2)
+	go func() { q.Write([]byte("0123456789abcdefXYZ")); q.CloseWrite(boom) }()
+	var got bytes.Buffer
+	_, err = io.Copy(&got, q)
+	require.ErrorIs(t, err, boom)
+	require.Equal(t, "0123456789abcdefXYZ", got.String())
+}
+
+type oddReader struct {
+	data []byte
+	i    int
+}
+
+func (r *oddReader) Read(p []byte) (int, error) {
+	r.i++
+	k := min(len(p), len(r.data), (r.i*7919)%50000+1)
+	copy(p, r.data[:k])
+	r.data = r.data[k:]
+	if len(r.data) == 0 {
+		return k, io.EOF
+	}
+	return k, nil
+}
+
 func TestBlockPipeErrors(t *testing.T) {
 	boom := errors.New("boom")
 	p := newBlockPipe(16, 2)
