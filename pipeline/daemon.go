@@ -162,6 +162,7 @@ func (d *Daemon) Serve(ctx context.Context, serveControl func(net.Listener) erro
 		Arrived:     s.Arrived,
 		Refused:     s.dropRefused,
 		MaxFileSize: s.Cfg.Drop.MaxFileSize,
+		IdleTimeout: s.Cfg.Drop.IdleTimeout.Duration,
 		Log:         s.Log.With().Str("component", "drop").Logger(),
 	}
 	d.dropL, err = net.Listen("tcp", s.Cfg.Drop.Listen)

@@ -107,6 +107,9 @@ type Drop struct {
 	// of the daemon places in WatchDir/<issuer>/.
 	WatchDir    string `toml:"watch_dir,omitempty"`
 	MaxFileSize int64  `toml:"max_file_size"`
+	// IdleTimeout closes an issuer's SFTP connection that sent nothing for
+	// this long (PCI DSS 8.2.8: 15 minutes at most).
+	IdleTimeout Duration `toml:"idle_timeout"`
 }
 
 // Auth is the rule for passphrases and lockouts.
@@ -140,7 +143,7 @@ func Default() Config {
 	return Config{
 		HSM:      HSM{PrimaryKey: "dataprep-primary", EncryptKey: "dataprep-encrypt", AuditKey: "dataprep-audit-checkpoint"},
 		Audit:    Audit{CheckpointEvery: 256, CheckpointInterval: Duration{time.Minute}, SegmentMaxBytes: 64 << 20, SegmentMaxAge: Duration{7 * 24 * time.Hour}},
-		Drop:     Drop{Listen: "127.0.0.1:2222", MaxFileSize: 4 << 30},
+		Drop:     Drop{Listen: "127.0.0.1:2222", MaxFileSize: 4 << 30, IdleTimeout: Duration{15 * time.Minute}},
 		Auth:     Auth{MaxFailures: 5, Lockout: Duration{30 * time.Minute}, KDFMemoryKiB: 64 * 1024, KDFTime: 3},
 		Requests: Requests{Expiry: Duration{30 * time.Minute}},
 		Limits:   Limits{MaxPlaintext: 16 << 30, MaxCryptoFailuresPerHour: 10},
@@ -180,6 +183,9 @@ func (c Config) Check() error {
 	}
 	if c.Drop.MaxFileSize <= 0 || c.Limits.MaxPlaintext <= 0 {
 		return bad("[drop] max_file_size and [limits] max_plaintext must be positive")
+	}
+	if d := c.Drop.IdleTimeout.Duration; d != 0 && (d < 10*time.Second || d > 15*time.Minute) {
+		return bad("[drop] idle_timeout must be 10s..15m (PCI DSS 8.2.8 allows at most 15 minutes idle)")
 	}
 	if c.Limits.MaxCryptoFailuresPerHour < 1 {
 		return bad("[limits] max_crypto_failures_per_hour must be at least 1")

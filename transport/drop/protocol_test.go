@@ -420,3 +420,27 @@ func TestLoginWithoutJail(t *testing.T) {
 		t.Errorf("refusal %+v", r)
 	}
 }
+
+// TestIdleConnectionClosed: a logged-in client that sends nothing for
+// IdleTimeout is disconnected; one that keeps working is not.
+func TestIdleConnectionClosed(t *testing.T) {
+	ts := startServer(t, func(s *Server) { s.IdleTimeout = 400 * time.Millisecond })
+	busy := ts.sftpClient(t, "alpha")
+	idle := ts.sshClient(t, "alpha")
+	closed := make(chan error, 1)
+	go func() { closed <- idle.Wait() }()
+	for i := 0; i < 10; i++ { // 1.5 s of work, never 400 ms apart
+		if _, err := busy.ReadDir("/outbox"); err != nil {
+			t.Fatalf("a busy connection was cut after %d calls: %v", i, err)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("an idle connection stayed open")
+	}
+	if !strings.Contains(ts.logBuf.String(), "idle connection closed") {
+		t.Errorf("the idle disconnect is not logged:\n%s", ts.logBuf.String())
+	}
+}
