@@ -47,26 +47,32 @@ func isDigits(s string) bool {
 // Luhn reports whether the digit string s passes the Luhn (mod 10) check
 // of ISO/IEC 7812-1. It is false for empty or non-digit input.
 func Luhn(s string) bool {
-	if s == "" {
-		return false
-	}
-	sum := 0
-	double := false
-	for i := len(s) - 1; i >= 0; i-- {
-		d := int(s[i]) - '0'
-		if d < 0 || d > 9 {
-			return false
+	sum, digits := luhnSum(s)
+	return s != "" && digits && sum%10 == 0
+}
+
+// luhnDouble[d] is 2d with its digits added (the Luhn step for every
+// second digit from the right).
+var luhnDouble = [10]uint8{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}
+
+// luhnSum returns the Luhn sum of s and whether s is all digits (the sum
+// means nothing if it is not).
+func luhnSum(s string) (sum int, digits bool) {
+	// Going left to right, the digits doubled are those an odd distance
+	// from the last one: at the indexes whose parity differs from
+	// len(s)-1's.
+	odd := len(s) & 1 // parity of the indexes doubled
+	for i := 0; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			return 0, false
 		}
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
+		if i&1 == odd {
+			d = luhnDouble[d]
 		}
-		sum += d
-		double = !double
+		sum += int(d)
 	}
-	return sum%10 == 0
+	return sum, true
 }
 
 // LuhnDigit returns the check digit that makes partial+digit pass Luhn;

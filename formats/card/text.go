@@ -5,9 +5,10 @@ import (
 	"unicode/utf8"
 )
 
-// The character sets are kept as 128-entry tables: checking a byte is one
-// load, which matters at a million records a second.
-type charset [128]bool
+// The character sets are kept as tables over all 256 byte values (false
+// from 0x80 up): checking a byte is one load, with no range check, which
+// matters at a million records a second.
+type charset [256]bool
 
 func newCharset(s string) (c charset) {
 	for i := 0; i < len(s); i++ {
@@ -44,7 +45,7 @@ func InTrack1NameSet(s string) bool { return in(&track1NameSet, s) < 0 }
 // in returns the byte offset of the first byte of s not in c, or -1.
 func in(c *charset, s string) int {
 	for i := 0; i < len(s); i++ {
-		if b := s[i]; b >= 0x80 || !c[b] {
+		if !c[s[i]] {
 			return i
 		}
 	}
@@ -82,6 +83,30 @@ func init() {
 			}
 		}
 	}
+	for r, s := range fold {
+		if r >= foldLo && r < foldHi {
+			foldLatin[r-foldLo] = s
+		}
+	}
+}
+
+// foldLatin is fold for U+00A0 to U+017F (Latin-1 and Latin Extended-A,
+// where nearly every folding is) as a table: one indexed load per
+// character instead of a map lookup. An empty entry means no folding; no
+// folding is empty.
+const foldLo, foldHi = 0xA0, 0x180
+
+var foldLatin [foldHi - foldLo]string
+
+// folding returns what fold holds for r. (Callers ask only for runes
+// outside ASCII; fold also holds 'i', from İ's lower case, never used.)
+func folding(r rune) (string, bool) {
+	if r >= foldLo && r < foldHi {
+		s := foldLatin[r-foldLo]
+		return s, s != ""
+	}
+	s, ok := fold[r]
+	return s, ok
 }
 
 // AppendFolded appends s with accented letters folded to ASCII, keeping
@@ -92,7 +117,7 @@ func AppendFolded(dst []byte, s string) []byte {
 	for _, r := range s {
 		if r < utf8.RuneSelf {
 			dst = append(dst, byte(r))
-		} else if f, ok := fold[r]; ok {
+		} else if f, ok := folding(r); ok {
 			dst = append(dst, f...)
 		} else {
 			dst = append(dst, '?')
@@ -101,34 +126,62 @@ func AppendFolded(dst []byte, s string) []byte {
 	return dst
 }
 
-// normalize returns s upper-cased and, if transliterate is set, with
-// accented letters folded to ASCII (é→E, ß→SS, Ø→O) and the byte drop left
-// out. bad is the 1-based position of the first character that would
-// remain outside set, or 0. Strings already in the set are returned as
-// they are, without allocating.
-func normalize(s string, set *charset, transliterate bool, drop byte) (out string, bad int) {
+// AppendFoldedBytes is AppendFolded for text held in a []byte, which it
+// reads as it is, without a copy into a string.
+func AppendFoldedBytes(dst, s []byte) []byte {
+	for i := 0; i < len(s); {
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			// As range over a string does: invalid UTF-8 is RuneError,
+			// one byte at a time.
+			r, size = utf8.DecodeRune(s[i:])
+		}
+		i += size
+		if r < utf8.RuneSelf {
+			dst = append(dst, byte(r))
+		} else if f, ok := folding(r); ok {
+			dst = append(dst, f...)
+		} else {
+			dst = append(dst, '?')
+		}
+	}
+	return dst
+}
+
+// appendNormalized is the rule for name and emboss text: s upper-cased
+// and, if transliterate is set, with accented letters folded to ASCII
+// (é→E, ß→SS, Ø→O) and the byte drop left out. When s is in set already
+// it returns dst unchanged and changed false: s stands as it is. Otherwise
+// it appends the normalized text to dst. bad is the 1-based position of
+// the first character that would remain outside set, or 0; dst is then
+// not to be used.
+func appendNormalized(dst []byte, s string, set *charset, transliterate bool, drop byte) (_ []byte, changed bool, bad int) {
 	i := in(set, s)
 	if i < 0 {
-		return s, 0
+		return dst, false, 0
 	}
-	var b strings.Builder
-	b.Grow(len(s) + 4)
-	b.WriteString(s[:i])
-	pos := utf8.RuneCountInString(s[:i])
-	var one [1]byte
+	dst = append(dst, s[:i]...)
+	// Every byte of s[:i] is in the set, so ASCII: i bytes, i characters.
+	pos := i
 	for _, r := range s[i:] {
 		pos++
-		var f string
 		if r < utf8.RuneSelf {
-			one[0] = byte(r)
-			if 'a' <= r && r <= 'z' {
-				one[0] -= 'a' - 'A'
+			c := byte(r)
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
 			}
-			f = string(one[:]) // does not allocate: one byte strings are interned
-		} else if ff, ok := fold[r]; ok && transliterate {
-			f = ff
-		} else {
-			return "", pos
+			switch {
+			case set[c]:
+				dst = append(dst, c)
+			case transliterate && c == drop && drop != 0:
+			default:
+				return dst, true, pos
+			}
+			continue
+		}
+		f, ok := folding(r)
+		if !ok || !transliterate {
+			return dst, true, pos
 		}
 		for j := 0; j < len(f); j++ {
 			c := f[j]
@@ -137,14 +190,28 @@ func normalize(s string, set *charset, transliterate bool, drop byte) (out strin
 			}
 			switch {
 			case set[c]:
-				b.WriteByte(c)
-			case transliterate && c == drop && drop != 0:
+				dst = append(dst, c)
+			case c == drop && drop != 0: // transliterate is set here
 			default:
-				return "", pos
+				return dst, true, pos
 			}
 		}
 	}
-	return b.String(), 0
+	return dst, true, 0
+}
+
+// normalize is appendNormalized for one string: s itself when it is in the
+// set already (no allocation), else a new string.
+func normalize(s string, set *charset, transliterate bool, drop byte) (out string, bad int) {
+	var buf [64]byte // enough for any valid name or emboss line: no allocation but the result
+	b, changed, bad := appendNormalized(buf[:0], s, set, transliterate, drop)
+	switch {
+	case bad > 0:
+		return "", bad
+	case !changed:
+		return s, 0
+	}
+	return string(b), 0
 }
 
 // EmbossText normalizes s for the emboss area; see Validate for the rules.

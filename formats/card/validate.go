@@ -122,7 +122,8 @@ func Validate(r *Record, p *Policy) error {
 		return Reject(r, "expiry", ErrExpiry, "not YYMM with month 01 to 12")
 	}
 	if !p.AllowExpired {
-		job := (p.JobDate.Year()%100)*100 + int(p.JobDate.Month())
+		y, m, _ := p.JobDate.Date() // one calendar computation, not two
+		job := (y%100)*100 + int(m)
 		if exp < job {
 			return Reject(r, "expiry", ErrExpired, "expiry month is before the job's month")
 		}
@@ -149,14 +150,25 @@ func Validate(r *Record, p *Policy) error {
 		return Reject(r, "discretionary", ErrTrackCharset, "track 2 discretionary data must be digits")
 	}
 
-	if err := checkName(r, p); err != nil {
+	// The name and emboss lines that normalizing rewrites are collected in
+	// t and become one string between them, one allocation per record
+	// instead of one per text. They are stored into r at the point where
+	// each would have been stored one by one: after the name and all
+	// emboss lines pass, or when an emboss line fails, before returning.
+	var stack [160]byte // enough for a name and four emboss lines
+	buf := stack[:0]
+	var t rewrites
+	var err error
+	if buf, err = checkName(r, p, buf, &t); err != nil {
 		return err
 	}
 	for i := range r.Emboss {
-		if err := checkEmboss(r, i, p); err != nil {
+		if buf, err = checkEmboss(r, i, p, buf, &t); err != nil {
+			t.store(r, buf)
 			return err
 		}
 	}
+	t.store(r, buf)
 	for i, l := range r.Carrier {
 		if !printable(l) {
 			return Reject(r, "carrier"+strconv.Itoa(i+1), ErrCarrierText, "")
@@ -211,61 +223,139 @@ var embossField = [EmbossLines]string{"emboss1", "emboss2", "emboss3", "emboss4"
 var twoDigits = [10]string{"00", "01", "02", "03", "04", "05", "06", "07", "08", "09"}
 
 func checkPAN(r *Record) error {
+	// One pass finds both whether the PAN is all digits and its Luhn sum;
+	// the rules are still reported in their order.
+	sum, digits := luhnSum(r.PAN)
 	switch {
 	case r.PAN == "":
 		return Reject(r, "pan", ErrMissing, "")
-	case !isDigits(r.PAN):
+	case !digits:
 		return Reject(r, "pan", ErrPANDigits, "")
 	case len(r.PAN) < 12 || len(r.PAN) > 19:
 		return Reject(r, "pan", ErrPANLength, strconv.Itoa(len(r.PAN))+" digits")
-	case !Luhn(r.PAN):
+	case sum%10 != 0:
 		return Reject(r, "pan", ErrLuhn, "")
 	}
 	return nil
 }
 
-func checkName(r *Record, p *Policy) error {
+// rewrites says where in a buffer the normalized name and emboss lines of
+// one record are until they are stored. (The buffer is passed alongside:
+// held in here, the stack array behind it would escape to the heap.)
+type rewrites struct {
+	// texts lists which text (0 the name, 1 to 4 the emboss lines) is at
+	// buf[start:end].
+	texts [1 + EmbossLines]struct{ which, start, end int }
+	n     int
+}
+
+// add records buf[start:end] as the new text of which.
+func (t *rewrites) add(which, start, end int) {
+	t.texts[t.n] = struct{ which, start, end int }{which, start, end}
+	t.n++
+}
+
+// store makes one string of buf and puts each rewritten text in r.
+func (t *rewrites) store(r *Record, buf []byte) {
+	if t.n == 0 {
+		return
+	}
+	all := string(buf)
+	for _, x := range t.texts[:t.n] {
+		if x.which == 0 {
+			r.Name = all[x.start:x.end]
+		} else {
+			r.Emboss[x.which-1] = all[x.start:x.end]
+		}
+	}
+	t.n = 0
+}
+
+// checkText normalizes s and checks it is at most max characters, cutting
+// it to max if p says to truncate. A text that normalizing changes is
+// appended to buf, from start (returned); one that it leaves as it is is
+// returned as out, cut if need be. n is the text's length in characters
+// (before any cut when too long); bad is the position of a character
+// outside set. buf comes back as it was given unless the text is changed
+// and good.
+func checkText(buf []byte, s string, set *charset, p *Policy, drop byte, max int) (_ []byte, out string, n, start int, changed bool, bad int, tooLong bool) {
+	start = len(buf)
+	b, changed, bad := appendNormalized(buf, s, set, p.Transliterate, drop)
+	if bad > 0 {
+		return buf, "", 0, start, false, bad, false
+	}
+	n = len(s)
+	if changed {
+		n = len(b) - start
+	}
+	if n > max {
+		if !p.Truncate {
+			return buf, "", n, start, false, 0, true
+		}
+		n = max
+	}
+	if changed {
+		return b[:start+n], "", n, start, true, 0, false
+	}
+	return buf, s[:n], n, start, false, 0, false
+}
+
+func checkName(r *Record, p *Policy, buf []byte, t *rewrites) ([]byte, error) {
 	if r.Name == "" {
-		return Reject(r, "name", ErrMissing, "")
+		return buf, Reject(r, "name", ErrMissing, "")
 	}
-	n, bad := Track1Name(r.Name, p.Transliterate)
+	b, s, n, start, changed, bad, tooLong := checkText(buf, r.Name, &track1NameSet, p, '\'', NameMax)
 	if bad > 0 {
-		return Reject(r, "name", ErrNameCharset, "character "+strconv.Itoa(bad)+" cannot go on track 1 or the chip")
+		return buf, Reject(r, "name", ErrNameCharset, "character "+strconv.Itoa(bad)+" cannot go on track 1 or the chip")
 	}
-	if len(n) > NameMax {
-		if !p.Truncate {
-			return Reject(r, "name", ErrNameLength, strconv.Itoa(len(n))+" characters")
-		}
-		n = n[:NameMax]
+	if tooLong || n < NameMin {
+		return buf, Reject(r, "name", ErrNameLength, strconv.Itoa(n)+" characters")
 	}
-	if len(n) < NameMin {
-		return Reject(r, "name", ErrNameLength, strconv.Itoa(len(n))+" characters")
+	if changed {
+		t.add(0, start, len(b))
+	} else {
+		r.Name = s
 	}
-	r.Name = n
-	return nil
+	return b, nil
 }
 
-func checkEmboss(r *Record, i int, p *Policy) error {
+func checkEmboss(r *Record, i int, p *Policy, buf []byte, t *rewrites) ([]byte, error) {
 	if r.Emboss[i] == "" {
-		return nil
+		return buf, nil
 	}
-	field := embossField[i]
-	s, bad := EmbossText(r.Emboss[i], p.Transliterate)
+	b, s, n, start, changed, bad, tooLong := checkText(buf, r.Emboss[i], &embossSet, p, 0, EmbossWidth)
 	if bad > 0 {
-		return Reject(r, field, ErrEmbossCharset, "character "+strconv.Itoa(bad)+" cannot be embossed")
+		return buf, Reject(r, embossField[i], ErrEmbossCharset, "character "+strconv.Itoa(bad)+" cannot be embossed")
 	}
-	if len(s) > EmbossWidth {
-		if !p.Truncate {
-			return Reject(r, field, ErrEmbossLength, strconv.Itoa(len(s))+" characters")
-		}
-		s = s[:EmbossWidth]
+	if tooLong {
+		return buf, Reject(r, embossField[i], ErrEmbossLength, strconv.Itoa(n)+" characters")
 	}
-	r.Emboss[i] = s
-	return nil
+	if changed {
+		t.add(1+i, start, len(b))
+	} else {
+		r.Emboss[i] = s
+	}
+	return b, nil
 }
 
+// printable reports whether s is valid UTF-8 without control characters
+// (C0, DEL or C1).
 func printable(s string) bool {
-	for i := 0; i < len(s); i++ {
+	i := 0
+	// Carrier text is mostly printable ASCII: take it eight bytes at a
+	// time while it is, then go on byte by byte from the first word that
+	// is not (which starts a character, since all before it was ASCII).
+	for ; i+8 <= len(s); i += 8 {
+		if !printableASCII8(load64(s[i : i+8])) {
+			break
+		}
+	}
+	if i < len(s) && i+8 > len(s) && len(s) >= 8 && printableASCII8(load64(s[len(s)-8:])) {
+		// Fewer than eight bytes are left, all within the last eight,
+		// which are printable ASCII too.
+		return true
+	}
+	for ; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == 0x7F {
 			return false
 		} else if c >= utf8.RuneSelf {
@@ -277,6 +367,37 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// Eight bytes in one uint64, for printableASCII8.
+const (
+	bytes01 = 0x0101010101010101
+	bytes20 = 0x2020202020202020
+	bytes80 = 0x8080808080808080
+)
+
+// load64 returns the 8 bytes of s (len(s) must be 8) as a little-endian
+// uint64; the compiler turns this into one load.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// printableASCII8 reports whether all 8 bytes in x are printable ASCII,
+// 0x20 to 0x7E. A byte fails when its top bit is set in any of:
+//
+//   - x itself: the byte is 0x80 or more, not ASCII;
+//   - x - 0x20 in every byte: the byte is below 0x20 and borrows. When no
+//     byte is 0x80 or more (else x already failed), a borrow only starts at
+//     a byte below 0x20, so a borrow it carries into the byte above cannot
+//     make a word fail that has no such byte;
+//   - x + 0x01 in every byte: the byte is 0x7F. Bytes below 0x80 cannot
+//     carry, so no byte affects another.
+//
+// TestPrintableMatchesReference compares printable with a byte loop.
+func printableASCII8(x uint64) bool {
+	return (x|(x-bytes20)|(x+bytes01))&bytes80 == 0
 }
 
 // YYMM parses a YYMM month and returns it as the number YY*100+MM, which

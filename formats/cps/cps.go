@@ -101,15 +101,24 @@ func appendBCD(dst []byte, s string, padLeft bool) []byte {
 	return dst
 }
 
-func nibble(c byte) byte {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c == 'D':
-		return 0xD
+// nibble is the BCD nibble for a digit, D (the track 2 separator) or F
+// (padding); anything else is F.
+func nibble(c byte) byte { return nibbles[c] }
+
+// nibbles is nibble as a table: one load, no branch, per digit.
+var nibbles = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case c >= '0' && c <= '9':
+			t[c] = byte(c - '0')
+		case c == 'D':
+			t[c] = 0xD
+		default:
+			t[c] = 0xF
+		}
 	}
-	return 0xF
-}
+	return t
+}()
 
 // AppendPAN appends the value of tag 5A: the PAN in cn format.
 func AppendPAN(dst []byte, pan string) []byte { return appendBCD(dst, pan, false) }

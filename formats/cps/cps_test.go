@@ -152,3 +152,19 @@ func BenchmarkLayout(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// TestNibbleTable compares the nibble table with the rule it replaced.
+func TestNibbleTable(t *testing.T) {
+	for c := range 256 {
+		want := byte(0xF)
+		switch {
+		case c >= '0' && c <= '9':
+			want = byte(c - '0')
+		case c == 'D':
+			want = 0xD
+		}
+		if got := nibble(byte(c)); got != want {
+			t.Fatalf("nibble(%#x) = %#x, want %#x", c, got, want)
+		}
+	}
+}

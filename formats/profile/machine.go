@@ -35,7 +35,9 @@ type Machine struct {
 	Fields []Field       `toml:"field"`
 	DGIs   []DGI         `toml:"dgi"`
 
-	patterns map[int]emboss.Pattern
+	// patterns[n] is the grouping for a PAN of n digits, 12 to 19: an
+	// array, since Pattern is asked once per card.
+	patterns [20]emboss.Pattern
 	layout   cps.Layout
 }
 
@@ -206,8 +208,8 @@ func (m *Machine) LineEndBytes() string {
 
 // Pattern is the card number grouping for a PAN of n digits.
 func (m *Machine) Pattern(n int) emboss.Pattern {
-	if p, ok := m.patterns[n]; ok {
-		return p
+	if n >= 0 && n < len(m.patterns) && m.patterns[n] != nil {
+		return m.patterns[n]
 	}
 	return emboss.Default(n)
 }
@@ -256,7 +258,7 @@ func (m *Machine) check() error {
 	if strings.ContainsAny(m.Separator, "\r\n") {
 		p.add("separator", ErrInvalid, "may not hold a line break")
 	}
-	m.patterns = map[int]emboss.Pattern{}
+	m.patterns = [20]emboss.Pattern{}
 	for n := 12; n <= 19; n++ {
 		m.patterns[n] = emboss.Default(n) // computed once, not per card
 	}

@@ -58,23 +58,22 @@ func (t Tag) Constructed() bool {
 // whose first byte has them all set, whose following bytes have b8 set
 // except the last, and whose first following byte is not 0x80.
 func (t Tag) Valid() bool {
-	n := t.Len()
-	var b [4]byte
-	for i := 0; i < n; i++ {
-		b[i] = byte(t >> (8 * (n - 1 - i)))
+	// The bytes of t from the first: b0 b1 b2 b3. Every check below is
+	// one of the rules above for the tag's length.
+	const (
+		more   = 0x80 // b8: another tag byte follows
+		number = 0x1F // low five bits of the first byte: all set for a multi-byte tag
+	)
+	switch {
+	case t <= 0xFF:
+		return t&number != number
+	case t <= 0xFFFF: // b0 b1: b1 is the last
+		return t>>8&number == number && t&more == 0
+	case t <= 0xFFFFFF: // b0 b1 b2
+		return t>>16&number == number && t>>8&0xFF != 0x80 && t>>8&more != 0 && t&more == 0
 	}
-	if n == 1 {
-		return b[0]&0x1F != 0x1F
-	}
-	if b[0]&0x1F != 0x1F || b[1] == 0x80 {
-		return false
-	}
-	for i := 1; i < n-1; i++ {
-		if b[i]&0x80 == 0 {
-			return false
-		}
-	}
-	return b[n-1]&0x80 == 0
+	// b0 b1 b2 b3
+	return t>>24&number == number && t>>16&0xFF != 0x80 && t>>16&more != 0 && t>>8&more != 0 && t&more == 0
 }
 
 // String is the tag in upper-case hex, as EMV specifications write it.

@@ -162,3 +162,57 @@ func BenchmarkTLV(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// refValid is Tag.Valid as it was before it was unrolled per length.
+func refValid(t Tag) bool {
+	n := t.Len()
+	var b [4]byte
+	for i := 0; i < n; i++ {
+		b[i] = byte(t >> (8 * (n - 1 - i)))
+	}
+	if n == 1 {
+		return b[0]&0x1F != 0x1F
+	}
+	if b[0]&0x1F != 0x1F || b[1] == 0x80 {
+		return false
+	}
+	for i := 1; i < n-1; i++ {
+		if b[i]&0x80 == 0 {
+			return false
+		}
+	}
+	return b[n-1]&0x80 == 0
+}
+
+// TestValidMatchesReference checks Valid against refValid for every tag
+// of up to three bytes and for four-byte tags around every interesting
+// bit pattern.
+func TestValidMatchesReference(t *testing.T) {
+	for x := Tag(0); x <= 0xFFFFFF; x++ {
+		if x.Valid() != refValid(x) {
+			t.Fatalf("Tag(%#x).Valid() = %v", uint32(x), x.Valid())
+		}
+	}
+	for _, b0 := range []Tag{0x00, 0x1F, 0x3F, 0x5F, 0x9F, 0xBF, 0xDF, 0xFF, 0x1E, 0xFE} {
+		for b1 := Tag(0); b1 <= 0xFF; b1++ {
+			for _, b2 := range []Tag{0x00, 0x01, 0x7F, 0x80, 0x81, 0xFF} {
+				for _, b3 := range []Tag{0x00, 0x01, 0x7F, 0x80, 0x81, 0xFF} {
+					x := b0<<24 | b1<<16 | b2<<8 | b3
+					if x.Valid() != refValid(x) {
+						t.Fatalf("Tag(%#x).Valid() = %v", uint32(x), x.Valid())
+					}
+				}
+			}
+		}
+	}
+}
+
+func FuzzValid(f *testing.F) {
+	f.Add(uint32(0x9F08))
+	f.Add(uint32(0x9F8101))
+	f.Fuzz(func(t *testing.T, x uint32) {
+		if Tag(x).Valid() != refValid(Tag(x)) {
+			t.Fatalf("Tag(%#x).Valid() = %v", x, Tag(x).Valid())
+		}
+	})
+}

@@ -112,7 +112,21 @@ func checkCommon(d *Data) error {
 	return nil
 }
 
+// digits reports whether s is all ASCII digits. Strings of 4 bytes and
+// more are checked a word at a time: whole words, then the last word of
+// the string again (overlapping what was checked, which does no harm).
 func digits(s string) bool {
+	switch {
+	case len(s) >= 8:
+		for i := 0; i+8 <= len(s); i += 8 {
+			if !digits8(load64(s[i : i+8])) {
+				return false
+			}
+		}
+		return digits8(load64(s[len(s)-8:]))
+	case len(s) >= 4:
+		return digits4(load32(s[:4])) && digits4(load32(s[len(s)-4:]))
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
 			return false
@@ -122,8 +136,17 @@ func digits(s string) bool {
 }
 
 // inSet1 reports whether s holds only track 1 data characters: the 6-bit
-// alphabet (0x20–0x5F) less the sentinels and separator % ^ ?.
+// alphabet (0x20–0x5F) less the sentinels and separator % ^ ?. It goes a
+// word at a time like digits, byte by byte for less than a word.
 func inSet1(s string) bool {
+	if len(s) >= 8 {
+		for i := 0; i+8 <= len(s); i += 8 {
+			if !set1x8(load64(s[i : i+8])) {
+				return false
+			}
+		}
+		return set1x8(load64(s[len(s)-8:]))
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < 0x20 || c > 0x5F || c == '%' || c == '^' || c == '?' {
@@ -132,6 +155,60 @@ func inSet1(s string) bool {
 	}
 	return true
 }
+
+// Words of 8 (or 4) bytes, each the byte shown.
+const (
+	b01 = 0x0101010101010101
+	b80 = 0x8080808080808080
+)
+
+// load64 and load32 read the bytes of s (8 or 4 of them) as one
+// little-endian word; the compiler makes each one load.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func load32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
+// The word tests below flag a byte by setting its top bit in some term; a
+// word passes when no term flags any byte. Once x's own top bits are
+// clear (every byte below 0x80, else x itself fails), adding to a byte
+// cannot carry into the next, and subtracting from one borrows into the
+// next only when that byte is flagged already: so a word is flagged
+// exactly when one of its bytes is. TestWordChecks compares every byte in
+// every position with the byte-by-byte rules.
+
+// digits8 reports whether the 8 bytes in x are all '0' to '9':
+// b - 0x30 borrows when b < '0'; b + 0x46 reaches 0x80 when b > '9'.
+func digits8(x uint64) bool {
+	return (x|(x-0x30*b01)|(x+0x46*b01))&b80 == 0
+}
+
+// digits4 is digits8 for 4 bytes.
+func digits4(x uint32) bool {
+	const b01, b80 = 0x01010101, 0x80808080
+	return (x|(x-0x30*b01)|(x+0x46*b01))&b80 == 0
+}
+
+// set1x8 reports whether the 8 bytes in x are all in track 1's data set:
+// b - 0x20 borrows when b < 0x20, b + 0x20 reaches 0x80 when b > 0x5F,
+// and zero8 flags the bytes equal to % ? and ^.
+func set1x8(x uint64) bool {
+	bad := x | (x - 0x20*b01) | (x + 0x20*b01)
+	bad |= zero8(x^'%'*b01) | zero8(x^'?'*b01) | zero8(x^'^'*b01)
+	return bad&b80 == 0
+}
+
+// zero8 sets the top bit of the bytes of v that are zero: 0 - 1 borrows
+// to 0xFF, while a byte from 1 to 0x80 minus 1 stays below 0x80 and a byte
+// above 0x80 is masked by &^ v. (A borrow from a zero byte may also flag
+// the byte above it, which does not change whether the word is flagged.)
+func zero8(v uint64) uint64 { return (v - b01) &^ v }
 
 // LRC1 is the longitudinal redundancy check of track 1 characters from
 // start to end sentinel: the XOR of their 6-bit codes (c - 0x20).

@@ -138,3 +138,65 @@ func BenchmarkTrack(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// refDigits and refInSet1 are the byte-by-byte rules digits and inSet1
+// must agree with.
+func refDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func refInSet1(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x5F || c == '%' || c == '^' || c == '?' {
+			return false
+		}
+	}
+	return true
+}
+
+// TestWordChecks puts every byte value in every position of strings of
+// every length up to 24, among bytes that pass both rules, and among
+// bytes of the other kinds, and compares with the byte-by-byte rules.
+func TestWordChecks(t *testing.T) {
+	for _, fill := range []byte{'0', '9', ' ', 'A', '_', '/'} {
+		for n := 0; n <= 24; n++ {
+			base := strings.Repeat(string(fill), n)
+			for pos := range n {
+				for c := range 256 {
+					b := []byte(base)
+					b[pos] = byte(c)
+					if pos > 0 && c%7 == 0 {
+						b[pos-1] = byte(255 - c) // and a second odd byte below it
+					}
+					s := string(b)
+					if digits(s) != refDigits(s) {
+						t.Fatalf("digits(%q) = %v", s, digits(s))
+					}
+					if inSet1(s) != refInSet1(s) {
+						t.Fatalf("inSet1(%q) = %v", s, inSet1(s))
+					}
+				}
+			}
+		}
+	}
+}
+
+func FuzzWordChecks(f *testing.F) {
+	f.Add("4000001234567899")
+	f.Add("CARDHOLDER/TEST A")
+	f.Add("0000%123")
+	f.Fuzz(func(t *testing.T, s string) {
+		if digits(s) != refDigits(s) {
+			t.Fatalf("digits(%q) = %v", s, digits(s))
+		}
+		if inSet1(s) != refInSet1(s) {
+			t.Fatalf("inSet1(%q) = %v", s, inSet1(s))
+		}
+	})
+}
