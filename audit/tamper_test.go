@@ -193,3 +193,29 @@ func TestTamperedLogBlocksOpen(t *testing.T) {
 	_, err := Open(dir)
 	require.ErrorIs(t, err, ErrTampered)
 }
+
+// TestVerifyEachSeesTheVerifiedEntries: Each gets every entry in order, as
+// written; on a tampered log VerifyWith fails, whatever Each saw before.
+func TestVerifyEachSeesTheVerifiedEntries(t *testing.T) {
+	dir, seg, written := writeLog(t, 20)
+	var seen []Entry
+	_, err := VerifyWith(dir, VerifyOptions{Each: func(e *Entry) { seen = append(seen, *e) }})
+	require.NoError(t, err)
+	require.Len(t, seen, len(written))
+	for i := range written {
+		require.Equal(t, written[i].Seq, seen[i].Seq)
+		require.Equal(t, written[i].Hash, seen[i].Hash)
+		require.Equal(t, written[i].Detail, seen[i].Detail)
+	}
+
+	b, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	i := bytes.LastIndex(b, []byte(`"op-`))
+	require.Positive(t, i)
+	b[i+2] = 'X'
+	require.NoError(t, os.WriteFile(seg, b, 0o600))
+	seen = nil
+	_, err = VerifyWith(dir, VerifyOptions{Each: func(e *Entry) { seen = append(seen, *e) }})
+	require.ErrorIs(t, err, ErrTampered)
+	require.Less(t, len(seen), len(written), "the changed entry is not handed out")
+}

@@ -14,12 +14,10 @@ package pipeline
 // with the approver filled in.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -587,10 +585,7 @@ func (s *Service) JobReport(c Caller, id, format string) (string, error) {
 		return "", err
 	}
 	e.Issuer, e.Machine = j.Issuer, j.Machine
-	needle := []byte(`"` + j.ID) // "job":"J…", and issuer reports "J…-report.txt.asc"
-	entries, err := s.readAudit(func(line []byte) bool {
-		return bytes.Contains(line, needle)
-	})
+	entries, err := s.readAudit(mentionsJob(j.ID))
 	if err != nil {
 		return "", s.refuse(e, err)
 	}
@@ -633,8 +628,9 @@ func (s *Service) MonthReport(c Caller, month, format string) (string, error) {
 		return "", err
 	}
 	// Control records, and the logged counts the month is checked against.
-	needle, counts := []byte(`"event":"`+records.EventPrefix), []byte(`"event":"job.counts"`)
-	entries, err := s.readAudit(func(line []byte) bool { return bytes.Contains(line, needle) || bytes.Contains(line, counts) })
+	entries, err := s.readAudit(func(e *audit.Entry) bool {
+		return strings.HasPrefix(e.Event, records.EventPrefix) || e.Event == "job.counts"
+	})
 	if err != nil {
 		return "", s.refuse(e, err)
 	}
@@ -655,28 +651,34 @@ func (s *Service) MonthReport(c Caller, month, format string) (string, error) {
 	return out, nil
 }
 
-// readAudit verifies the whole audit log (links and signed checkpoints), then returns the entries whose
-// raw line want accepts (a cheap superset test: the records package filters
-// the decoded entries again), and always the last entry, which names the
-// state of the log a report shows. It stops at the entry Verify ended with:
-// what was appended since is not verified. A log that does not verify gives
-// ErrAuditBroken. Only the kept entries are held in memory.
-func (s *Service) readAudit(want func(line []byte) bool) ([]audit.Entry, error) {
-	var (
-		rep audit.Report
-		err error
-	)
+// readAudit verifies the whole audit log (links and signed checkpoints) and
+// returns, from that same pass, the entries want accepts (the records
+// package filters them again) and always the last entry, which names the
+// state of the log a report shows. Nothing is read twice, so nothing can
+// change between the check and the report. A log that does not verify
+// gives ErrAuditBroken. Only the kept entries are held in memory.
+func (s *Service) readAudit(want func(*audit.Entry) bool) ([]audit.Entry, error) {
 	// As 'dataprep audit verify' does: every link, and every checkpoint's
 	// signature with the data room's checkpoint key when the home has one.
 	keys, err := checkpointKeys(s.Home)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrAuditBroken, err)
 	}
-	o := audit.VerifyOptions{PublicKeys: keys, RequireCheckpoint: len(keys) > 0}
+	var (
+		out  []audit.Entry
+		last audit.Entry
+	)
+	o := audit.VerifyOptions{PublicKeys: keys, RequireCheckpoint: len(keys) > 0, Each: func(e *audit.Entry) {
+		if want(e) {
+			out = append(out, *e)
+		}
+		last = *e
+	}}
 	// A verifier reading a live log can catch the line being appended and
 	// call it torn; a moment later it is whole.
 	for try := 0; try < 5; try++ {
-		rep, err = audit.VerifyWith(s.Home.Audit(), o)
+		out, last = out[:0], audit.Entry{}
+		_, err = audit.VerifyWith(s.Home.Audit(), o)
 		if !errors.Is(err, audit.ErrTorn) {
 			break
 		}
@@ -686,62 +688,26 @@ func (s *Service) readAudit(want func(line []byte) bool) ([]audit.Entry, error) 
 		s.Log.Error().Err(err).Msg("report refused: audit log does not verify")
 		return nil, fmt.Errorf("%w: %v", ErrAuditBroken, err)
 	}
-	var (
-		out  []audit.Entry
-		last audit.Entry
-	)
-	decode := func(line []byte) (audit.Entry, error) {
-		var e audit.Entry
-		if err := json.Unmarshal(line, &e); err != nil {
-			return e, fmt.Errorf("%w: a line does not decode: %v", ErrAuditBroken, err)
-		}
-		return e, nil
-	}
-	for _, f := range rep.Files {
-		done, err := func() (bool, error) {
-			fh, err := os.Open(f)
-			if err != nil {
-				return false, err
-			}
-			defer fh.Close()
-			sc := bufio.NewScanner(fh)
-			sc.Buffer(make([]byte, 0, 64<<10), audit.MaxLineLen+1)
-			for sc.Scan() {
-				line := sc.Bytes()
-				keep := want(line)
-				if !keep && !bytes.Contains(line, []byte(`"seq":`+strconv.FormatUint(rep.Last, 10)+`,`)) {
-					continue
-				}
-				e, err := decode(line)
-				if err != nil {
-					return false, err
-				}
-				if e.Seq > rep.Last {
-					return true, nil // appended after the verification
-				}
-				if e.Seq == rep.Last {
-					last = e
-				}
-				if keep {
-					out = append(out, e)
-				}
-				if e.Seq == rep.Last {
-					return true, nil
-				}
-			}
-			return false, sc.Err()
-		}()
-		if err != nil {
-			return nil, err
-		}
-		if done {
-			break
-		}
-	}
 	if last.Seq != 0 && (len(out) == 0 || out[len(out)-1].Seq != last.Seq) {
 		out = append(out, last)
 	}
 	return out, nil
+}
+
+// mentionsJob is readAudit's filter for one job's entries: its own, and
+// those that name it in a detail (the issuer's report file, J…-report.txt.asc).
+func mentionsJob(id string) func(*audit.Entry) bool {
+	return func(e *audit.Entry) bool {
+		if e.Job == id {
+			return true
+		}
+		for _, v := range e.Detail {
+			if strings.Contains(v, id) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // decodeAs decodes a request's stored record into its kind.

@@ -363,13 +363,13 @@ func TestReadAuditKeepsTheHead(t *testing.T) {
 	for i := range 5 {
 		require.NoError(t, s.record(audit.Entry{Event: "test.filler", Outcome: "ok", Actor: fmt.Sprint("p", i)}))
 	}
-	es, err := s.readAudit(func([]byte) bool { return false })
+	es, err := s.readAudit(func(*audit.Entry) bool { return false })
 	require.NoError(t, err)
 	require.Len(t, es, 1)
 	seq, hash := s.Audit.Head()
 	require.Equal(t, seq, es[0].Seq)
 	require.Equal(t, hash, es[0].Hash)
-	es, err = s.readAudit(func(line []byte) bool { return strings.Contains(string(line), `"actor":"p2"`) })
+	es, err = s.readAudit(func(e *audit.Entry) bool { return e.Actor == "p2" })
 	require.NoError(t, err)
 	require.Len(t, es, 2)
 	require.Equal(t, "p2", es[0].Actor)
