@@ -120,14 +120,45 @@ func describe(r Record, p Policy) string {
 		map[bool]string{true: " truncate", false: ""}[p.Truncate]
 }
 
+// policies are every combination of the policy's switches for job dates
+// around the expiry months the tests use, each both as a literal and
+// through SetJobDate (also with JobDate changed after it).
 func policies() []Policy {
 	var ps []Policy
-	for _, d := range []time.Time{policy.JobDate, time.Date(2029, 12, 31, 23, 0, 0, 0, time.UTC), time.Date(2030, 1, 1, 0, 30, 0, 0, time.FixedZone("X", 3600))} {
+	dates := []time.Time{policy.JobDate, time.Date(2029, 12, 31, 23, 0, 0, 0, time.UTC), time.Date(2030, 1, 1, 0, 30, 0, 0, time.FixedZone("X", 3600)), time.Now()}
+	for k, d := range dates {
 		for bits := range 8 {
-			ps = append(ps, Policy{JobDate: d, AllowExpired: bits&1 != 0, Transliterate: bits&2 != 0, Truncate: bits&4 != 0})
+			p := Policy{JobDate: d, AllowExpired: bits&1 != 0, Transliterate: bits&2 != 0, Truncate: bits&4 != 0}
+			ps = append(ps, p)
+			p.SetJobDate(d)
+			ps = append(ps, p)
+			p.SetJobDate(dates[(k+1)%len(dates)])
+			p.JobDate = d // set directly after SetJobDate: the cache must not be used
+			ps = append(ps, p)
 		}
 	}
 	return ps
+}
+
+func TestJobMonth(t *testing.T) {
+	utc := time.Date(2030, 1, 1, 0, 30, 0, 0, time.UTC)
+	east := utc.In(time.FixedZone("X", 3600))
+	west := utc.In(time.FixedZone("Y", -3600)) // still December 2029 there
+	for _, d := range []time.Time{utc, east, west, {}, time.Now(), time.Date(-5, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2000, 12, 31, 23, 59, 59, 0, time.UTC)} {
+		var p Policy
+		p.SetJobDate(d)
+		want := (d.Year()%100)*100 + int(d.Month())
+		if got := p.jobYYMM(); got != want {
+			t.Errorf("SetJobDate(%v): month %d, want %d", d, got, want)
+		}
+		if got := (&Policy{JobDate: d}).jobYYMM(); got != want {
+			t.Errorf("JobDate %v: month %d, want %d", d, got, want)
+		}
+		p.JobDate = west
+		if got, want := p.jobYYMM(), 2912; got != want {
+			t.Errorf("JobDate changed after SetJobDate(%v): month %d, want %d", d, got, want)
+		}
+	}
 }
 
 func TestValidateMatchesReference(t *testing.T) {
@@ -243,6 +274,33 @@ func TestFoldTable(t *testing.T) {
 	}
 	if len(fold) != len(refFold) {
 		t.Errorf("fold has %d entries, reference %d", len(fold), len(refFold))
+	}
+}
+
+// TestYYMMMatchesReference tries every 4-byte string of digits and the
+// bytes around them, and some others.
+func TestYYMMMatchesReference(t *testing.T) {
+	chars := []byte("/0123456789:\x00\xff")
+	for _, a := range chars {
+		for _, b := range chars {
+			for _, c := range chars {
+				for _, d := range chars {
+					s := string([]byte{a, b, c, d})
+					g, gok := YYMM(s)
+					w, wok := refYYMM(s)
+					if g != w || gok != wok {
+						t.Fatalf("YYMM(%q) = %d %v, reference %d %v", s, g, gok, w, wok)
+					}
+				}
+			}
+		}
+	}
+	for _, s := range append(append([]string{}, nastyMonth...), nasty...) {
+		g, gok := YYMM(s)
+		w, wok := refYYMM(s)
+		if g != w || gok != wok {
+			t.Fatalf("YYMM(%q) = %d %v, reference %d %v", s, g, gok, w, wok)
+		}
 	}
 }
 

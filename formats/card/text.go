@@ -92,8 +92,9 @@ func init() {
 
 // foldLatin is fold for U+00A0 to U+017F (Latin-1 and Latin Extended-A,
 // where nearly every folding is) as a table: one indexed load per
-// character instead of a map lookup. An empty entry means no folding; no
-// folding is empty.
+// character instead of a map lookup. An empty entry means no folding
+// (no folding in fold is the empty string; TestFoldTable checks the table
+// against the map).
 const foldLo, foldHi = 0xA0, 0x180
 
 var foldLatin [foldHi - foldLo]string
@@ -129,17 +130,21 @@ func AppendFolded(dst []byte, s string) []byte {
 // AppendFoldedBytes is AppendFolded for text held in a []byte, which it
 // reads as it is, without a copy into a string.
 func AppendFoldedBytes(dst, s []byte) []byte {
-	for i := 0; i < len(s); {
-		r, size := rune(s[i]), 1
-		if r >= utf8.RuneSelf {
-			// As range over a string does: invalid UTF-8 is RuneError,
-			// one byte at a time.
-			r, size = utf8.DecodeRune(s[i:])
+	for len(s) > 0 {
+		// Runs of ASCII are copied as they are, in one append.
+		n := 0
+		for n < len(s) && s[n] < utf8.RuneSelf {
+			n++
 		}
-		i += size
-		if r < utf8.RuneSelf {
-			dst = append(dst, byte(r))
-		} else if f, ok := folding(r); ok {
+		dst = append(dst, s[:n]...)
+		if s = s[n:]; len(s) == 0 {
+			break
+		}
+		// As range over a string does: invalid UTF-8 is RuneError, one
+		// byte at a time.
+		r, size := utf8.DecodeRune(s)
+		s = s[size:]
+		if f, ok := folding(r); ok {
 			dst = append(dst, f...)
 		} else {
 			dst = append(dst, '?')

@@ -78,6 +78,36 @@ type Policy struct {
 	// Truncate cuts over-long names and emboss lines instead of refusing
 	// the record.
 	Truncate bool
+
+	// jobMonth caches JobDate's month as YY*100+MM (0: not worked out)
+	// for as long as JobDate is still jobMonthOf; see SetJobDate.
+	jobMonth   int
+	jobMonthOf time.Time
+}
+
+// SetJobDate sets JobDate to d and works out its month once, which
+// Validate otherwise does for every record (a calendar computation).
+func (p *Policy) SetJobDate(d time.Time) {
+	p.JobDate = d
+	p.jobMonth, p.jobMonthOf = monthOf(d), d
+}
+
+// jobYYMM is the month of p.JobDate as YY*100+MM.
+func (p *Policy) jobYYMM() int {
+	if p.jobMonth != 0 && p.jobMonthOf == p.JobDate {
+		// JobDate is the very value the month was worked out from (the
+		// same instant in the same location), so it has the same month.
+		// A JobDate set since then differs and is worked out below.
+		return p.jobMonth
+	}
+	return monthOf(p.JobDate)
+}
+
+// monthOf is d's month as YY*100+MM. It is never 0 (MM is 1 to 12 and
+// YY*100 a multiple of 100), which jobMonth uses for "not worked out".
+func monthOf(d time.Time) int {
+	y, m, _ := d.Date()
+	return (y%100)*100 + int(m)
 }
 
 // Track limits of ISO/IEC 7813, counting sentinels, separators and the LRC:
@@ -122,9 +152,7 @@ func Validate(r *Record, p *Policy) error {
 		return Reject(r, "expiry", ErrExpiry, "not YYMM with month 01 to 12")
 	}
 	if !p.AllowExpired {
-		y, m, _ := p.JobDate.Date() // one calendar computation, not two
-		job := (y%100)*100 + int(m)
-		if exp < job {
+		if exp < p.jobYYMM() {
 			return Reject(r, "expiry", ErrExpired, "expiry month is before the job's month")
 		}
 	}
@@ -186,7 +214,7 @@ func Validate(r *Record, p *Policy) error {
 			return Reject(r, "chip", ErrChipData, "invalid tag")
 		}
 		if c.Tag.Constructed() {
-			if _, err := tlv.Decode(c.Value); err != nil {
+			if err := tlv.Check(c.Value); err != nil {
 				return Reject(r, "chip", ErrChipData, "tag "+c.Tag.String()+": "+err.Error())
 			}
 		}
@@ -271,50 +299,62 @@ func (t *rewrites) store(r *Record, buf []byte) {
 	t.n = 0
 }
 
+// checked is what checkText found about one name or emboss line.
+type checked struct {
+	same    string // the text, cut if need be, when normalizing left it as it was
+	changed bool   // normalizing changed it: the text is buf[start:] as returned
+	start   int
+	n       int  // its length in characters (before any cut, when tooLong)
+	bad     int  // 1-based position of a character outside the set, or 0
+	tooLong bool // longer than allowed, and p does not truncate
+}
+
 // checkText normalizes s and checks it is at most max characters, cutting
-// it to max if p says to truncate. A text that normalizing changes is
-// appended to buf, from start (returned); one that it leaves as it is is
-// returned as out, cut if need be. n is the text's length in characters
-// (before any cut when too long); bad is the position of a character
-// outside set. buf comes back as it was given unless the text is changed
-// and good.
-func checkText(buf []byte, s string, set *charset, p *Policy, drop byte, max int) (_ []byte, out string, n, start int, changed bool, bad int, tooLong bool) {
-	start = len(buf)
+// it to max if p says to truncate; c says what it found. A text that
+// normalizing changes is appended to buf; buf comes back as it was given
+// unless the text is changed and good.
+func checkText(buf []byte, s string, set *charset, p *Policy, drop byte, max int, c *checked) []byte {
+	*c = checked{start: len(buf)}
 	b, changed, bad := appendNormalized(buf, s, set, p.Transliterate, drop)
 	if bad > 0 {
-		return buf, "", 0, start, false, bad, false
+		c.bad = bad
+		return buf
 	}
-	n = len(s)
+	c.n = len(s) // s is in the set, so ASCII: bytes are characters
 	if changed {
-		n = len(b) - start
+		c.n = len(b) - c.start
 	}
-	if n > max {
+	if c.n > max {
 		if !p.Truncate {
-			return buf, "", n, start, false, 0, true
+			c.tooLong = true
+			return buf
 		}
-		n = max
+		c.n = max
 	}
 	if changed {
-		return b[:start+n], "", n, start, true, 0, false
+		c.changed = true
+		return b[:c.start+c.n]
 	}
-	return buf, s[:n], n, start, false, 0, false
+	c.same = s[:c.n]
+	return buf
 }
 
 func checkName(r *Record, p *Policy, buf []byte, t *rewrites) ([]byte, error) {
 	if r.Name == "" {
 		return buf, Reject(r, "name", ErrMissing, "")
 	}
-	b, s, n, start, changed, bad, tooLong := checkText(buf, r.Name, &track1NameSet, p, '\'', NameMax)
-	if bad > 0 {
-		return buf, Reject(r, "name", ErrNameCharset, "character "+strconv.Itoa(bad)+" cannot go on track 1 or the chip")
+	var c checked
+	b := checkText(buf, r.Name, &track1NameSet, p, '\'', NameMax, &c)
+	if c.bad > 0 {
+		return buf, Reject(r, "name", ErrNameCharset, "character "+strconv.Itoa(c.bad)+" cannot go on track 1 or the chip")
 	}
-	if tooLong || n < NameMin {
-		return buf, Reject(r, "name", ErrNameLength, strconv.Itoa(n)+" characters")
+	if c.tooLong || c.n < NameMin {
+		return buf, Reject(r, "name", ErrNameLength, strconv.Itoa(c.n)+" characters")
 	}
-	if changed {
-		t.add(0, start, len(b))
+	if c.changed {
+		t.add(0, c.start, len(b))
 	} else {
-		r.Name = s
+		r.Name = c.same
 	}
 	return b, nil
 }
@@ -323,17 +363,18 @@ func checkEmboss(r *Record, i int, p *Policy, buf []byte, t *rewrites) ([]byte, 
 	if r.Emboss[i] == "" {
 		return buf, nil
 	}
-	b, s, n, start, changed, bad, tooLong := checkText(buf, r.Emboss[i], &embossSet, p, 0, EmbossWidth)
-	if bad > 0 {
-		return buf, Reject(r, embossField[i], ErrEmbossCharset, "character "+strconv.Itoa(bad)+" cannot be embossed")
+	var c checked
+	b := checkText(buf, r.Emboss[i], &embossSet, p, 0, EmbossWidth, &c)
+	if c.bad > 0 {
+		return buf, Reject(r, embossField[i], ErrEmbossCharset, "character "+strconv.Itoa(c.bad)+" cannot be embossed")
 	}
-	if tooLong {
-		return buf, Reject(r, embossField[i], ErrEmbossLength, strconv.Itoa(n)+" characters")
+	if c.tooLong {
+		return buf, Reject(r, embossField[i], ErrEmbossLength, strconv.Itoa(c.n)+" characters")
 	}
-	if changed {
-		t.add(1+i, start, len(b))
+	if c.changed {
+		t.add(1+i, c.start, len(b))
 	} else {
-		r.Emboss[i] = s
+		r.Emboss[i] = c.same
 	}
 	return b, nil
 }
@@ -403,13 +444,17 @@ func printableASCII8(x uint64) bool {
 // YYMM parses a YYMM month and returns it as the number YY*100+MM, which
 // orders months correctly within a century.
 func YYMM(s string) (int, bool) {
-	if len(s) != 4 || !isDigits(s) {
+	if len(s) != 4 {
 		return 0, false
 	}
-	yy := int(s[0]-'0')*10 + int(s[1]-'0')
-	mm := int(s[2]-'0')*10 + int(s[3]-'0')
+	// As bytes, c - '0' is above 9 for anything but a digit.
+	y1, y2, m1, m2 := s[0]-'0', s[1]-'0', s[2]-'0', s[3]-'0'
+	if y1 > 9 || y2 > 9 || m1 > 9 || m2 > 9 {
+		return 0, false
+	}
+	mm := int(m1)*10 + int(m2)
 	if mm < 1 || mm > 12 {
 		return 0, false
 	}
-	return yy*100 + mm, true
+	return (int(y1)*10+int(y2))*100 + mm, true
 }

@@ -147,12 +147,13 @@ func (ip *Issuer) RejectsFile() bool { return ip.Validation.Reject == RejectFile
 
 // Policy is the validation policy for a job prepared on jobDate.
 func (ip *Issuer) Policy(jobDate time.Time) card.Policy {
-	return card.Policy{
-		JobDate:       jobDate,
+	p := card.Policy{
 		AllowExpired:  ip.Validation.AllowExpired,
 		Transliterate: ip.Validation.Transliterate == nil || *ip.Validation.Transliterate,
 		Truncate:      ip.Validation.Overlong == "truncate",
 	}
+	p.SetJobDate(jobDate) // the job's month worked out once, not per record
+	return p
 }
 
 // ParseIssuer parses and checks an issuer profile.

@@ -102,10 +102,15 @@ func ParseTag(s string) (Tag, error) {
 
 // AppendTag appends the encoding of t.
 func AppendTag(dst []byte, t Tag) []byte {
-	for i := t.Len() - 1; i >= 0; i-- {
-		dst = append(dst, byte(t>>(8*i)))
+	switch t.Len() {
+	case 4:
+		return append(dst, byte(t>>24), byte(t>>16), byte(t>>8), byte(t))
+	case 3:
+		return append(dst, byte(t>>16), byte(t>>8), byte(t))
+	case 2:
+		return append(dst, byte(t>>8), byte(t))
 	}
-	return dst
+	return append(dst, byte(t))
 }
 
 // AppendLength appends the minimal BER encoding of n.
@@ -237,7 +242,19 @@ func decode(b []byte, depth int) ([]Object, error) {
 	if depth > MaxDepth {
 		return nil, ErrTooDeep
 	}
+	// Count the objects first, so that out is allocated once. Errors are
+	// left to the loop below, which finds them in its own order.
+	n := 0
+	for rest := b; len(rest) > 0; n++ {
+		var err error
+		if _, _, rest, err = Next(rest); err != nil {
+			break
+		}
+	}
 	var out []Object
+	if n > 0 {
+		out = make([]Object, 0, n)
+	}
 	for len(b) > 0 {
 		t, v, rest, err := Next(b)
 		if err != nil {
@@ -253,6 +270,34 @@ func decode(b []byte, depth int) ([]Object, error) {
 		b = rest
 	}
 	return out, nil
+}
+
+// Check reports what Decode would report about b, the same error or nil,
+// without building the objects (and so without allocating for good
+// input). Validation uses it for chip data it only needs to vet.
+func Check(b []byte) error {
+	return check(b, 0)
+}
+
+// check walks b as decode does, in the same order and with the same
+// errors.
+func check(b []byte, depth int) error {
+	if depth > MaxDepth {
+		return ErrTooDeep
+	}
+	for len(b) > 0 {
+		t, v, rest, err := Next(b)
+		if err != nil {
+			return err
+		}
+		if t.Constructed() {
+			if err := check(v, depth+1); err != nil {
+				return fmt.Errorf("in %v: %w", t, err)
+			}
+		}
+		b = rest
+	}
+	return nil
 }
 
 // DecodeOne decodes exactly one object (and its children): bytes after it

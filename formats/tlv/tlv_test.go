@@ -216,3 +216,45 @@ func FuzzValid(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendTagMatchesReference checks AppendTag against a byte loop for
+// tags of every length, valid or not.
+func TestAppendTagMatchesReference(t *testing.T) {
+	ref := func(dst []byte, t Tag) []byte {
+		for i := t.Len() - 1; i >= 0; i-- {
+			dst = append(dst, byte(t>>(8*i)))
+		}
+		return dst
+	}
+	for _, x := range []Tag{0, 1, 0x5A, 0xFF, 0x100, 0x5F20, 0x9F08, 0xFFFF, 0x10000, 0x9F8101, 0xFFFFFF, 0x1000000, 0x9F818101, 0xFFFFFFFF} {
+		if got, want := AppendTag([]byte{1}, x), ref([]byte{1}, x); !bytes.Equal(got, want) {
+			t.Fatalf("AppendTag(%#x) = %x, want %x", uint32(x), got, want)
+		}
+	}
+}
+
+// FuzzCheckMatchesDecode: Check must say exactly what Decode says.
+func FuzzCheckMatchesDecode(f *testing.F) {
+	for _, s := range []string{"5A0840000012345678 9F", "7081835A084000001234567899", "700A5F2003414243 9F080102", "BF0C039F4D00", "5A8180", "7080",
+		"7003700170", "70037001 5A", "7004 7002 5A05", "70027000 9F", "E1 06 E1 04 E1 02 E1 00"} {
+		f.Add(unhex(f, string(bytes.ReplaceAll([]byte(s), []byte(" "), nil))))
+	}
+	f.Add(bytes.Repeat([]byte{0x70, 0x00}, 3))
+	deep := []byte{0x5A, 0x00}
+	for range MaxDepth + 2 {
+		deep = append([]byte{0x70, byte(len(deep))}, deep...)
+	}
+	f.Add(deep)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, derr := Decode(b)
+		cerr := Check(b)
+		if (derr == nil) != (cerr == nil) || (derr != nil && derr.Error() != cerr.Error()) {
+			t.Fatalf("Decode(%x): %v; Check: %v", b, derr, cerr)
+		}
+		for _, e := range []error{ErrTruncated, ErrIndefiniteLength, ErrNonMinimalLength, ErrLengthTooLong, ErrBadTag, ErrTooDeep, ErrTrailing} {
+			if errors.Is(derr, e) != errors.Is(cerr, e) {
+				t.Fatalf("Decode(%x): %v; Check: %v", b, derr, cerr)
+			}
+		}
+	})
+}

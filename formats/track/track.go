@@ -8,6 +8,7 @@
 package track
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -212,21 +213,39 @@ func zero8(v uint64) uint64 { return (v - b01) &^ v }
 
 // LRC1 is the longitudinal redundancy check of track 1 characters from
 // start to end sentinel: the XOR of their 6-bit codes (c - 0x20).
+//
+// Subtracting 0x20 changes only bit 5 and the bits above it, and flips
+// bit 5: so (c - 0x20) & 0x3F is (c ^ 0x20) & 0x3F, and the XOR of the
+// codes is the XOR of the bytes, with 0x20 flipped once per byte, masked.
 func LRC1(b []byte) byte {
-	var x byte
-	for _, c := range b {
-		x ^= (c - 0x20) & 0x3F
+	x := xorBytes(b)
+	if len(b)%2 == 1 {
+		x ^= 0x20
 	}
-	return x + 0x20
+	return x&0x3F + 0x20
 }
 
-// LRC2 is the same for track 2's 4-bit codes (c - 0x30).
+// LRC2 is the same for track 2's 4-bit codes (c - 0x30), which are the low
+// four bits of c as they are.
 func LRC2(b []byte) byte {
-	var x byte
-	for _, c := range b {
-		x ^= (c - 0x30) & 0x0F
+	return xorBytes(b)&0x0F + 0x30
+}
+
+// xorBytes is the XOR of all bytes of b: XORed a word at a time, then the
+// word's bytes together.
+func xorBytes(b []byte) byte {
+	var w uint64
+	for ; len(b) >= 8; b = b[8:] {
+		w ^= binary.LittleEndian.Uint64(b)
 	}
-	return x + 0x30
+	w ^= w >> 32
+	w ^= w >> 16
+	w ^= w >> 8
+	x := byte(w)
+	for _, c := range b {
+		x ^= c
+	}
+	return x
 }
 
 // ParseTrack1 parses a track 1 image, checking the LRC when one follows

@@ -200,3 +200,33 @@ func FuzzWordChecks(f *testing.F) {
 		}
 	})
 }
+
+// TestLRC compares LRC1 and LRC2 with the per-character definitions on
+// every byte value at every position of every length up to 80.
+func TestLRC(t *testing.T) {
+	ref1 := func(b []byte) byte {
+		var x byte
+		for _, c := range b {
+			x ^= (c - 0x20) & 0x3F
+		}
+		return x + 0x20
+	}
+	ref2 := func(b []byte) byte {
+		var x byte
+		for _, c := range b {
+			x ^= (c - 0x30) & 0x0F
+		}
+		return x + 0x30
+	}
+	for n := 0; n <= 80; n++ {
+		b := []byte(strings.Repeat("%B4^A?;=9", 9)[:n])
+		for pos := range n {
+			for c := range 256 {
+				b[pos] = byte(c)
+				if LRC1(b) != ref1(b) || LRC2(b) != ref2(b) {
+					t.Fatalf("LRC of %q: %q %q, want %q %q", b, LRC1(b), LRC2(b), ref1(b), ref2(b))
+				}
+			}
+		}
+	}
+}
