@@ -128,23 +128,27 @@ func (g *Group) optional(t tlv.Tag) bool {
 }
 
 // appendObject appends tag t of r as a TLV object; ok is false when the
-// record has no value for it.
+// record has no value for it (dst is then returned as it was).
+//
+// A derived value is written straight behind its tag and a one-byte
+// length, which is filled in once the value is there: derived values are
+// under 0x80 bytes (the longest, a name, is at most 26) except the PAN of a
+// record that was not validated, which then takes the long way.
 func appendObject(dst []byte, t tlv.Tag, r *card.Record) (_ []byte, ok bool, err error) {
-	if !Derived(t) {
-		v, ok := r.Chip(t)
-		if !ok {
-			return dst, false, nil
-		}
-		return tlv.Append(dst, t, v), true, nil
+	start := len(dst)
+	begin := func() int {
+		dst = tlv.AppendTag(dst, t)
+		dst = append(dst, 0) // the length, set below
+		return len(dst)
 	}
-	var buf [32]byte
-	v := buf[:0]
 	switch t {
 	case TagPAN:
 		if !digits(r.PAN) || r.PAN == "" {
 			return dst, false, ErrData
 		}
-		v = AppendPAN(v, r.PAN)
+		v := begin()
+		dst = AppendPAN(dst, r.PAN)
+		return setLength(dst, start, v, t), true, nil
 	case TagExpiry, TagEffective:
 		d := r.Expiry
 		if t == TagEffective {
@@ -156,7 +160,9 @@ func appendObject(dst []byte, t tlv.Tag, r *card.Record) (_ []byte, ok bool, err
 		if _, ok := card.YYMM(d); !ok {
 			return dst, false, ErrData
 		}
-		v = AppendDate(v, d, t == TagExpiry)
+		v := begin()
+		dst = AppendDate(dst, d, t == TagExpiry)
+		return setLength(dst, start, v, t), true, nil
 	case TagName:
 		if r.Name == "" {
 			return dst, false, nil
@@ -164,18 +170,24 @@ func appendObject(dst []byte, t tlv.Tag, r *card.Record) (_ []byte, ok bool, err
 		if len(r.Name) > 26 {
 			return dst, false, ErrData
 		}
-		return tlv.Append(dst, t, []byte(r.Name)), true, nil
+		v := begin()
+		dst = append(dst, r.Name...)
+		return setLength(dst, start, v, t), true, nil
 	case TagTrack2:
 		if !digits(r.PAN) || !digits(r.Expiry) || !digits(r.ServiceCode) || !digits(r.Discretionary) ||
 			len(r.Expiry) != 4 || len(r.ServiceCode) != 3 || len(r.PAN)+len(r.Discretionary) > 29 {
 			return dst, false, ErrData
 		}
-		v = AppendTrack2Equivalent(v, r)
+		v := begin()
+		dst = AppendTrack2Equivalent(dst, r)
+		return setLength(dst, start, v, t), true, nil
 	case TagServiceCode:
 		if len(r.ServiceCode) != 3 || !digits(r.ServiceCode) {
 			return dst, false, ErrData
 		}
-		v = appendBCD(v, r.ServiceCode, true)
+		v := begin()
+		dst = appendBCD(dst, r.ServiceCode, true)
+		return setLength(dst, start, v, t), true, nil
 	case TagPANSeq:
 		if r.PANSeq == "" {
 			return dst, false, nil
@@ -183,9 +195,30 @@ func appendObject(dst []byte, t tlv.Tag, r *card.Record) (_ []byte, ok bool, err
 		if len(r.PANSeq) != 2 || !digits(r.PANSeq) {
 			return dst, false, ErrData
 		}
-		v = appendBCD(v, r.PANSeq, true)
+		v := begin()
+		dst = appendBCD(dst, r.PANSeq, true)
+		return setLength(dst, start, v, t), true, nil
+	}
+	// Not derived (the cases above are Derived's): the issuer's value.
+	v, ok := r.Chip(t)
+	if !ok {
+		return dst, false, nil
 	}
 	return tlv.Append(dst, t, v), true, nil
+}
+
+// setLength fills in the one-byte length before dst[v:], the value of the
+// object of tag t that starts at dst[start]. A value of 0x80 bytes or more
+// needs the long length form: the object is then written again by
+// tlv.Append, from a copy of the value.
+func setLength(dst []byte, start, v int, t tlv.Tag) []byte {
+	n := len(dst) - v
+	if n < 0x80 {
+		dst[v-1] = byte(n)
+		return dst
+	}
+	value := append([]byte(nil), dst[v:]...)
+	return tlv.Append(dst[:start], t, value)
 }
 
 func digits(s string) bool {
