@@ -52,23 +52,26 @@ func Luhn(s string) bool {
 }
 
 // luhnDouble[d] is 2d with its digits added (the Luhn step for every
-// second digit from the right).
-var luhnDouble = [10]uint8{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}
+// second digit from the right), for the digits 0 to 9.
+var luhnDouble = [256]uint8{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}
 
 // luhnSum returns the Luhn sum of s and whether s is all digits (the sum
 // means nothing if it is not).
 func luhnSum(s string) (sum int, digits bool) {
-	// Going left to right, the digits doubled are those an odd distance
-	// from the last one: at the indexes whose parity differs from
-	// len(s)-1's.
-	odd := len(s) & 1 // parity of the indexes doubled
-	for i := 0; i < len(s); i++ {
-		d := s[i] - '0'
-		if d > 9 {
+	// Two digits a step from the right: the last as it is, the one before
+	// it doubled; then the first digit alone when the count is odd.
+	i := len(s) - 1
+	for ; i >= 1; i -= 2 {
+		last, before := s[i]-'0', s[i-1]-'0' // as bytes: above 9 unless a digit
+		if last > 9 || before > 9 {
 			return 0, false
 		}
-		if i&1 == odd {
-			d = luhnDouble[d]
+		sum += int(last) + int(luhnDouble[before])
+	}
+	if i == 0 {
+		d := s[0] - '0'
+		if d > 9 {
+			return 0, false
 		}
 		sum += int(d)
 	}

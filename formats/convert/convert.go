@@ -26,6 +26,7 @@ type Converter struct {
 	m       *profile.Machine
 	preview bool
 	utf8Out bool    // charset = "utf-8": fixed fields may hold UTF-8
+	sep     string  // m.Separator
 	lineEnd string  // m.LineEndBytes()
 	fields  []field // m.Fields, compiled
 	out     []byte  // the output record being built
@@ -60,7 +61,7 @@ func New(m *profile.Machine) *Converter { return newConverter(m, false) }
 func NewPreview(m *profile.Machine) *Converter { return newConverter(m, true) }
 
 func newConverter(m *profile.Machine, preview bool) *Converter {
-	c := &Converter{m: m, preview: preview, utf8Out: m.Charset == "utf-8", lineEnd: m.LineEndBytes()}
+	c := &Converter{m: m, preview: preview, utf8Out: m.Charset == "utf-8", sep: m.Separator, lineEnd: m.LineEndBytes()}
 	c.fields = make([]field, len(m.Fields))
 	for i := range m.Fields {
 		f := &m.Fields[i]
@@ -172,8 +173,8 @@ func (c *Converter) appendCPS(dst []byte, r *card.Record) ([]byte, error) {
 func (c *Converter) appendFixed(dst []byte, r *card.Record) ([]byte, error) {
 	for i := range c.fields {
 		f := &c.fields[i]
-		if i > 0 && c.m.Separator != "" {
-			dst = append(dst, c.m.Separator...)
+		if i > 0 && c.sep != "" {
+			dst = append(dst, c.sep...)
 		}
 		start := len(dst)
 		var err error

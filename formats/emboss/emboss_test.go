@@ -2,6 +2,8 @@ package emboss
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -47,6 +49,53 @@ func TestExpiry(t *testing.T) {
 	for _, s := range []string{"", "291", "29a2"} {
 		if _, err := AppendExpiry(nil, s); !errors.Is(err, ErrDate) {
 			t.Errorf("%q: %v", s, err)
+		}
+	}
+}
+
+// refAppendNumber is AppendNumber as it was, a group at a time.
+func refAppendNumber(dst []byte, pan string, p Pattern) ([]byte, error) {
+	if p == nil {
+		p = Default(len(pan))
+	}
+	if p.Digits() != len(pan) || len(pan) > NumberMax {
+		return dst, fmt.Errorf("%w: %d digits for pattern %v", ErrNumber, len(pan), p)
+	}
+	i := 0
+	for k, g := range p {
+		if k > 0 {
+			dst = append(dst, ' ')
+		}
+		dst = append(dst, pan[i:i+g]...)
+		i += g
+	}
+	return dst, nil
+}
+
+func TestAppendNumberMatchesReference(t *testing.T) {
+	pats := []Pattern{nil, {4, 6, 5}, {4, 4, 4, 4}, {6, 13}, {19}, {1, 1, 1}, {}}
+	for n := 0; n <= 25; n++ {
+		pats = append(pats, Default(n))
+	}
+	for _, s := range []string{"4-6-5", "4-4-4-4", "6-13", "19", "1-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1"} {
+		p, err := ParsePattern(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pats = append(pats, p)
+	}
+	digits := "98765432109876543210987654321"
+	for _, p := range pats {
+		for n := 0; n <= len(digits); n++ {
+			for _, pan := range []string{digits[:n], strings.Repeat("é", n)[:n], strings.Repeat("*", n)} {
+				for _, prefix := range [][]byte{nil, []byte("x")} {
+					got, gerr := AppendNumber(append([]byte(nil), prefix...), pan, p)
+					want, werr := refAppendNumber(append([]byte(nil), prefix...), pan, p)
+					if string(got) != string(want) || (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
+						t.Fatalf("AppendNumber(%q, %v) = %q, %v; want %q, %v", pan, p, got, gerr, want, werr)
+					}
+				}
+			}
 		}
 	}
 }

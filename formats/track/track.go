@@ -104,10 +104,12 @@ func checkCommon(d *Data) error {
 	if len(d.PAN) == 0 || len(d.PAN) > 19 || !digits(d.PAN) {
 		return fmt.Errorf("%w: PAN must be 1 to 19 digits", ErrFormat)
 	}
-	if len(d.Expiry) != 4 || !digits(d.Expiry) {
+	// Expiry and service code have fixed lengths: checked here directly,
+	// without a call to digits.
+	if len(d.Expiry) != 4 || !digits4(load32(d.Expiry)) {
 		return fmt.Errorf("%w: expiry must be YYMM", ErrFormat)
 	}
-	if len(d.ServiceCode) != 3 || !digits(d.ServiceCode) {
+	if len(d.ServiceCode) != 3 || d.ServiceCode[0]-'0' > 9 || d.ServiceCode[1]-'0' > 9 || d.ServiceCode[2]-'0' > 9 {
 		return fmt.Errorf("%w: service code must be 3 digits", ErrFormat)
 	}
 	return nil
