@@ -237,13 +237,17 @@ func (c *Converter) appendValue(dst []byte, f *profile.Field, r *card.Record) ([
 	}
 	if ts := f.Transforms(); len(ts) > 0 {
 		// The transforms rewrite the value where it is; one that makes it
-		// longer may move it to a new array, so it is copied back behind
-		// dst[:start] (a copy onto itself when it did not move).
+		// longer may move it to a new array, and then it is copied back
+		// behind dst[:start].
 		v := dst[start:]
-		for _, t := range ts {
-			v = c.transform(v, t)
+		for i := range ts {
+			v = c.transform(v, &ts[i]) // by pointer: a Transform is 56 bytes
 		}
-		dst = append(dst[:start], v...)
+		if len(v) > 0 && cap(dst) > start && &v[0] == &dst[:start+1][start] {
+			dst = dst[:start+len(v)] // still where it was
+		} else {
+			dst = append(dst[:start], v...)
+		}
 	}
 	return dst, nil
 }
@@ -330,7 +334,7 @@ func (c *Converter) source(v []byte, s profile.Source, r *card.Record) ([]byte, 
 	return v, nil
 }
 
-func (c *Converter) transform(v []byte, t profile.Transform) []byte {
+func (c *Converter) transform(v []byte, t *profile.Transform) []byte {
 	switch t.Kind {
 	case profile.TUpper:
 		upperInPlace(v)

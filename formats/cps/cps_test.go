@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -287,4 +288,106 @@ func FuzzAppendObjectRef(f *testing.F) {
 			}
 		}
 	})
+}
+
+// refGroupAppend is Group.append as it was: 13 bytes reserved, the value
+// always moved down behind the header; with refAppendObject.
+func refGroupAppend(g *Group, dst []byte, r *card.Record) ([]byte, error) {
+	if g.Issuer {
+		for _, d := range r.DGIs {
+			if d.Tag == g.DGI {
+				return AppendDGI(dst, g.DGI, d.Value)
+			}
+		}
+		return dst, fmt.Errorf("%w: issuer-supplied DGI", ErrMissing)
+	}
+	start := len(dst)
+	const reserve = 2 + 3 + 4 + 4
+	dst = append(dst, make([]byte, reserve)...)
+	body := len(dst)
+	for _, t := range g.Tags {
+		n := len(dst)
+		var ok bool
+		var err error
+		dst, ok, err = refAppendObject(dst, t, r)
+		if err != nil {
+			return dst[:start], fmt.Errorf("tag %v: %w", t, err)
+		}
+		if !ok {
+			if !g.optional(t) {
+				return dst[:start], fmt.Errorf("%w: tag %v", ErrMissing, t)
+			}
+			dst = dst[:n]
+		}
+	}
+	content := len(dst) - body
+	var hdr [13]byte
+	h := hdr[:0]
+	h = append(h, byte(g.DGI>>8), byte(g.DGI))
+	value := content
+	var th []byte
+	if g.Template != 0 {
+		var tb [8]byte
+		th = tlv.AppendLength(tlv.AppendTag(tb[:0], g.Template), content)
+		value += len(th)
+	}
+	if value > 0xFFFF {
+		return dst[:start], ErrTooLong
+	}
+	if value < 0xFF {
+		h = append(h, byte(value))
+	} else {
+		h = append(h, 0xFF, byte(value>>8), byte(value))
+	}
+	h = append(h, th...)
+	n := copy(dst[start:], h)
+	copy(dst[start+n:], dst[body:])
+	return dst[:start+n+content], nil
+}
+
+// TestGroupAppendMatchesReference compares Group.append with the old one
+// for values of every size class: under 0x80 bytes (one-byte lengths),
+// 0x80 to 0xFE, 0xFF and up (the FF DGI length form, 0x82 template
+// lengths), past 0xFFFF, with and without templates of 1 to 3 bytes,
+// optional and missing tags, and issuer DGIs.
+func TestGroupAppendMatchesReference(t *testing.T) {
+	groups := []Group{
+		{DGI: 0x0101, Template: 0x70, Tags: []tlv.Tag{0x57, 0x5F20, 0x9F1F}, Optional: []tlv.Tag{0x9F1F}},
+		{DGI: 0x0201, Template: 0x70, Tags: []tlv.Tag{0x5A, 0x5F24, 0x5F25, 0x5F30, 0x5F34, 0x5F28, 0x9F07, 0x9F08}, Optional: []tlv.Tag{0x5F25, 0x5F34, 0x5F28, 0x9F07}},
+		{DGI: 0x9102, Tags: []tlv.Tag{0x9F7C, 0x5A}},
+		{DGI: 0x0301, Template: 0xBF0C, Tags: []tlv.Tag{0x9F7C}, Optional: []tlv.Tag{0x9F7C}},
+		{DGI: 0x0302, Template: 0xFF8101, Tags: []tlv.Tag{0x9F7C, 0x9F08}},
+		{DGI: 0x0303, Template: 0x70, Tags: []tlv.Tag{0x9F7C, 0x9F7D}},
+		{DGI: 0x8000, Issuer: true},
+	}
+	var sizes []int
+	for _, n := range []int{0, 1, 0x70, 0x79, 0x7A, 0x7B, 0x7C, 0x7D, 0x7E, 0x7F, 0x80, 0xF8, 0xF9, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE, 0xFF, 0x100, 0x101, 0x1000, 0xFFF0, 0xFFF5, 0xFFF8, 0xFFFB, 0xFFFF, 0x10000} {
+		sizes = append(sizes, n)
+	}
+	n := 0
+	for gi := range groups {
+		g := &groups[gi]
+		for _, size := range sizes {
+			for variant := range 4 {
+				r := rec()
+				r.ChipTags = append(r.ChipTags, card.ChipTag{Tag: 0x9F7C, Value: bytes.Repeat([]byte{0xA5}, size)})
+				if variant&1 == 1 {
+					r.ChipTags = append(r.ChipTags, card.ChipTag{Tag: 0x9F7D, Value: bytes.Repeat([]byte{0x5A}, size/3)})
+				}
+				if variant&2 == 2 {
+					r.PANSeq, r.Effective, r.Name = "", "", ""
+					r.DGIs = []card.DGI{{Tag: 0x8000, Value: bytes.Repeat([]byte{0x11}, size)}}
+				}
+				for _, prefix := range [][]byte{nil, {0xEE}} {
+					got, gerr := g.append(bytes.Clone(prefix), &r)
+					want, werr := refGroupAppend(g, bytes.Clone(prefix), &r)
+					if !bytes.Equal(got, want) || (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
+						t.Fatalf("DGI %04X, size %#x, variant %d: %d bytes, %v; want %d bytes, %v", g.DGI, size, variant, len(got), gerr, len(want), werr)
+					}
+					n++
+				}
+			}
+		}
+	}
+	t.Logf("%d groups compared", n)
 }

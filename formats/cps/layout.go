@@ -2,6 +2,7 @@ package cps
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/dataprep/dataprep/formats/card"
 	"github.com/dataprep/dataprep/formats/tlv"
@@ -52,7 +53,8 @@ type Layout []Group
 // Append appends r's DGIs per l. The scratch space it needs comes from
 // dst's spare capacity, so a caller reusing dst does not allocate.
 func (l Layout) Append(dst []byte, r *card.Record) ([]byte, error) {
-	for _, g := range l {
+	for i := range l {
+		g := &l[i] // not a copy of the Group per DGI
 		var err error
 		if dst, err = g.append(dst, r); err != nil {
 			return dst, fmt.Errorf("DGI %04X: %w", g.DGI, err)
@@ -70,12 +72,16 @@ func (g *Group) append(dst []byte, r *card.Record) ([]byte, error) {
 		}
 		return dst, fmt.Errorf("%w: issuer-supplied DGI", ErrMissing)
 	}
-	// Build the value after dst's current end, then move it behind the
-	// DGI header once its length is known. Lengths of up to 3 bytes for
-	// the DGI and 4 for the template are reserved up front.
+	// Build the value after room for the header, then write the header in
+	// front once the value's length is known. The room is what the header
+	// takes when its lengths are one byte each (a value under 0x80 bytes,
+	// the usual case); a longer header moves the value up to make space.
 	start := len(dst)
-	const reserve = 2 + 3 + 4 + 4
-	dst = append(dst, make([]byte, reserve)...)
+	room := 2 + 1 // DGI number and length
+	if g.Template != 0 {
+		room += g.Template.Len() + 1
+	}
+	dst = slices.Grow(dst, room)[:start+room] // written below, once known
 	body := len(dst)
 	for _, t := range g.Tags {
 		n := len(dst)
@@ -113,9 +119,13 @@ func (g *Group) append(dst []byte, r *card.Record) ([]byte, error) {
 		h = append(h, 0xFF, byte(value>>8), byte(value))
 	}
 	h = append(h, th...)
-	n := copy(dst[start:], h)
-	copy(dst[start+n:], dst[body:])
-	return dst[:start+n+content], nil
+	if extra := len(h) - room; extra > 0 {
+		// Longer lengths: move the value up by the difference.
+		dst = slices.Grow(dst, extra)[:len(dst)+extra]
+		copy(dst[body+extra:], dst[body:body+content])
+	}
+	copy(dst[start:], h)
+	return dst[:start+len(h)+content], nil
 }
 
 func (g *Group) optional(t tlv.Tag) bool {
