@@ -10,14 +10,12 @@
 package formats
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/dataprep/dataprep/formats/card"
-	"github.com/dataprep/dataprep/formats/convert"
 	"github.com/dataprep/dataprep/formats/input"
 	"github.com/dataprep/dataprep/formats/profile"
 )
@@ -36,6 +34,10 @@ var (
 type Options struct {
 	// JobDate is the date expiry is checked against; zero means now.
 	JobDate time.Time
+
+	// batchBytes caps a batch's record data; zero means the default.
+	// Tests make it tiny so that batch boundaries fall everywhere.
+	batchBytes int
 }
 
 // Counts are what a preparation saw. Read = Accepted + Rejected.
@@ -43,15 +45,20 @@ type Counts struct{ Read, Accepted, Rejected int }
 
 // Prepare reads issuer records from r per ip, validates them, converts the
 // good ones per ml and writes them to w, calling reject (if not nil) for
-// each bad record. It never holds more than one record: memory does not
-// grow with the file.
+// each bad record, in file order and on the caller's goroutine.
+//
+// The records are read on one goroutine and validated and converted in
+// batches on several (see batch.go); the output, the counts, the rejects
+// and the errors are those of one record at a time, in file order. Memory
+// is bounded by the batches in flight: it does not grow with the file.
 //
 // Errors: a structural problem with the input (wrapping input.ErrLineTooLong,
 // input.ErrNUL, input.ErrUTF8, input.ErrHeader, input.ErrSyntax), a write
 // error, ErrNoRecords, or ErrFileRejected when ip rejects whole files. When
 // Prepare returns an error, what it wrote to w is partial and must be
 // discarded; under reject = "file" it stops writing at the first reject but
-// reads on, so that the issuer's report lists every bad record.
+// reads on, so that the issuer's report lists every bad record. Prepare
+// returns only once its goroutines are done with r.
 func Prepare(r io.Reader, ip *profile.Issuer, ml *profile.Machine, opts Options, w io.Writer, reject func(card.RecordError)) (Counts, error) {
 	var n Counts
 	rd, err := input.New(r, ip)
@@ -61,62 +68,54 @@ func Prepare(r io.Reader, ip *profile.Issuer, ml *profile.Machine, opts Options,
 	if opts.JobDate.IsZero() {
 		opts.JobDate = time.Now()
 	}
-	policy := ip.Policy(opts.JobDate)
-	conv := convert.New(ml)
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bp := startBatches(rd, ip.Policy(opts.JobDate), ml, opts.batchBytes)
+	defer bp.stop()
+
+	rejectsFile := ip.RejectsFile()
 	var first *card.RecordError
-	bad := func(e *card.RecordError) {
-		n.Rejected++
-		if first == nil {
-			first = e
-		}
-		if reject != nil {
-			reject(*e)
-		}
-	}
-	for {
-		rec, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if re := recordError(err); re != nil {
+	for b := range bp.done() {
+		// Under reject = "file" nothing is written after the first reject:
+		// the file will not be produced, but every record is still
+		// converted so that the report lists what the layout refuses too.
+		stopped := first != nil && rejectsFile
+		limit := len(b.out)
+		for i := range b.items {
+			it := &b.items[i]
 			n.Read++
-			bad(re)
-			continue
-		}
-		if err != nil {
-			return n, fmt.Errorf("formats: %w", err)
-		}
-		n.Read++
-		if err := card.Validate(&rec, &policy); err != nil {
-			if re := recordError(err); re != nil {
-				bad(re)
+			if it.err == nil {
+				n.Accepted++
 				continue
 			}
-			return n, err
-		}
-		out := io.Writer(bw)
-		if first != nil && ip.RejectsFile() {
-			// The file will not be produced; convert anyway so that the
-			// report lists records the machine layout refuses too.
-			out = io.Discard
-		}
-		if err := conv.Write(out, &rec); err != nil {
-			if re := recordError(err); re != nil {
-				bad(re)
-				continue
+			re := recordError(it.err)
+			if re == nil {
+				return n, it.err
 			}
-			return n, fmt.Errorf("formats: writing: %w", err)
+			n.Rejected++
+			if first == nil {
+				first = re
+				if rejectsFile && !stopped {
+					limit = it.end
+				}
+			}
+			if reject != nil {
+				reject(*re)
+			}
 		}
-		n.Accepted++
-	}
-	if err := bw.Flush(); err != nil {
-		return n, fmt.Errorf("formats: writing: %w", err)
+		if b.fatal != nil {
+			// The output is void: write no more of it.
+			return n, fmt.Errorf("formats: %w", b.fatal)
+		}
+		if !stopped && limit > 0 {
+			if _, err := w.Write(b.out[:limit]); err != nil {
+				return n, fmt.Errorf("formats: writing: %w", err)
+			}
+		}
+		bp.recycle(b)
 	}
 	if n.Read == 0 {
 		return n, ErrNoRecords
 	}
-	if first != nil && ip.RejectsFile() {
+	if first != nil && rejectsFile {
 		return n, fmt.Errorf("%w: %d of %d records rejected, the first: %w", ErrFileRejected, n.Rejected, n.Read, first)
 	}
 	return n, nil
