@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -225,7 +224,7 @@ func (s *Service) produce(j state.Job) (p prepared, err error) {
 	final := s.productionPath(j.ID)
 	tmp := final + ".part"
 	os.Remove(tmp) // a crash's leftover: ciphertext, and never under the final name
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	out, err := createOutFile(tmp)
 	if err != nil {
 		return p, fmt.Errorf("%w: %v", errSetup, err)
 	}
@@ -238,10 +237,7 @@ func (s *Service) produce(j state.Job) (p prepared, err error) {
 	}()
 	h := sha256.New()
 	cw := &countWriter{}
-	// go-crypto writes each partial-length header as a write of its own
-	// byte: buffered, the spool sees large writes only.
-	bout := bufio.NewWriterSize(out, 256<<10)
-	enc, err := pgp.Encrypt(io.MultiWriter(bout, h, cw), machineCert, s.DataRoom)
+	enc, err := pgp.Encrypt(io.MultiWriter(out, h, cw), machineCert, s.DataRoom)
 	if err != nil {
 		return p, fmt.Errorf("%w: encrypting to machine %s: %v", errSetup, j.Machine, err)
 	}
@@ -276,14 +272,8 @@ func (s *Service) produce(j state.Job) (p prepared, err error) {
 	if err := enc.Close(); err != nil {
 		return p, fmt.Errorf("%w: finishing the production file: %v", errSetup, err)
 	}
-	if err := bout.Flush(); err != nil {
+	if err := out.Commit(); err != nil {
 		return p, fmt.Errorf("%w: writing the production file: %v", errSetup, err)
-	}
-	if err := out.Sync(); err != nil {
-		return p, fmt.Errorf("%w: %v", errSetup, err)
-	}
-	if err := out.Close(); err != nil {
-		return p, fmt.Errorf("%w: %v", errSetup, err)
 	}
 	failpoint.Hit("prepare.encrypted")
 	if err := os.Rename(tmp, final); err != nil {
