@@ -16,12 +16,14 @@ import (
 // record's is independent of the others'. So Prepare runs them in batches
 // on several goroutines:
 //
-//	reader ──batch──▶ workers (validate, convert into batch.out) ──▶ Prepare
+//	reader (frame) ──batch──▶ workers (fill, validate, convert) ──▶ Prepare
 //
-// One reader goroutine parses records into a batch and hands it to the
-// workers and, in file order, to Prepare, which waits for each batch in
-// turn, counts it, reports its rejects and writes its output. A fixed set
-// of batches circulates, so memory does not grow with the file.
+// One reader goroutine frames records into a batch (input.Framer: where
+// each record and its fields lie) and hands it to the workers and, in file
+// order, to Prepare. A worker fills each record (input.Filler), validates
+// and converts it. Prepare waits for each batch in turn, counts it, reports
+// its rejects and writes its output. A fixed set of batches circulates, so
+// memory does not grow with the file.
 
 const (
 	// defaultBatchBytes caps the record data of one batch: enough that a
@@ -39,26 +41,20 @@ const (
 
 // batch is a run of consecutive records and what became of them.
 type batch struct {
-	items []item
+	frames []input.Frame // reused, with the memory each holds
+	items  []item        // one per frame
 	// fatal is the reader's fatal error after the last item, if any.
 	fatal error
 	// out is the output of the accepted items, back to back.
 	out []byte
-	// size is the record data read into the batch so far.
+	// size is the record text framed into the batch so far.
 	size int
-	// chip, dgis, carrier and arena hold what the items' records share
-	// with the reader, copied (see own).
-	chip    []card.ChipTag
-	dgis    []card.DGI
-	carrier []string
-	arena   []byte
 	// ready is signalled once the batch's worker is done with it.
 	ready chan struct{}
 }
 
-// item is one record of a batch.
+// item is what became of one record of a batch.
 type item struct {
-	rec card.Record
 	// err is why the record was rejected (a *card.RecordError from
 	// reading, validation or conversion), a non-record error that ends the
 	// preparation, or nil: accepted.
@@ -71,76 +67,44 @@ type item struct {
 // records' strings are the garbage collector's, as in every reader).
 func (b *batch) reset() {
 	clear(b.out)
-	clear(b.arena)
-	b.items, b.out, b.arena = b.items[:0], b.out[:0], b.arena[:0]
-	b.chip, b.dgis, b.carrier = b.chip[:0], b.dgis[:0], b.carrier[:0]
+	for i := range b.frames {
+		b.frames[i].Clear()
+	}
+	b.frames, b.items, b.out = b.frames[:0], b.items[:0], b.out[:0]
 	b.fatal, b.size = nil, 0
 }
 
-// own copies into b what r shares with the reader, which reuses that memory
-// for its next record. The record's strings are its own already.
-func (b *batch) own(r *card.Record) {
-	if len(r.ChipTags) > 0 {
-		from := len(b.chip)
-		for _, t := range r.ChipTags {
-			b.chip = append(b.chip, card.ChipTag{Tag: t.Tag, Value: b.keep(t.Value)})
-		}
-		r.ChipTags = b.chip[from:len(b.chip):len(b.chip)]
+// next returns the batch's next frame, reusing the memory of an earlier
+// batch's frame in its place.
+func (b *batch) next() *input.Frame {
+	if len(b.frames) < cap(b.frames) {
+		b.frames = b.frames[:len(b.frames)+1]
+	} else {
+		b.frames = append(b.frames, input.Frame{})
 	}
-	if len(r.DGIs) > 0 {
-		from := len(b.dgis)
-		for _, d := range r.DGIs {
-			b.dgis = append(b.dgis, card.DGI{Tag: d.Tag, Value: b.keep(d.Value)})
-		}
-		r.DGIs = b.dgis[from:len(b.dgis):len(b.dgis)]
-	}
-	if len(r.Carrier) > 0 {
-		from := len(b.carrier)
-		b.carrier = append(b.carrier, r.Carrier...)
-		r.Carrier = b.carrier[from:len(b.carrier):len(b.carrier)]
-	}
+	return &b.frames[len(b.frames)-1]
 }
 
-// keep copies v into b's arena. When the arena grows, the records before
-// keep pointing into the old one, which nothing writes to any more.
-func (b *batch) keep(v []byte) []byte {
-	from := len(b.arena)
-	b.arena = append(b.arena, v...)
-	b.size += len(v)
-	return b.arena[from:len(b.arena):len(b.arena)]
-}
-
-// textSize is the size of r's text, for the batch's cap.
-func textSize(r *card.Record) int {
-	n := len(r.PAN) + len(r.PANSeq) + len(r.Name) + len(r.Expiry) + len(r.Effective) +
-		len(r.ServiceCode) + len(r.Discretionary) + len(r.Product)
-	for _, s := range r.Emboss {
-		n += len(s)
-	}
-	for _, s := range r.Carrier {
-		n += len(s)
-	}
-	return n
-}
-
-// work validates and converts every item that reading did not reject.
-func (b *batch) work(conv *convert.Converter, p *card.Policy) {
+// work fills, validates and converts every record of b.
+func (b *batch) work(fl *input.Filler, conv *convert.Converter, p *card.Policy) {
 	out := b.out[:0]
-	for i := range b.items {
-		it := &b.items[i]
-		if it.err == nil {
-			if err := card.Validate(&it.rec, p); err != nil {
-				it.err = err
-			} else if o, err := conv.Append(out, &it.rec); err != nil {
-				if recordError(err) == nil {
-					err = fmt.Errorf("formats: writing: %w", err)
-				}
-				it.err = err
-			} else {
+	b.items = b.items[:0]
+	for i := range b.frames {
+		var it item
+		rec, err := fl.Fill(&b.frames[i])
+		if err == nil {
+			err = card.Validate(&rec, p)
+		}
+		if err == nil {
+			var o []byte
+			if o, err = conv.Append(out, &rec); err == nil {
 				out = o
+			} else if recordError(err) == nil {
+				err = fmt.Errorf("formats: writing: %w", err)
 			}
 		}
-		it.end = len(out)
+		it.err, it.end = err, len(out)
+		b.items = append(b.items, it)
 	}
 	b.out = out
 }
@@ -154,7 +118,7 @@ type batches struct {
 	wg    sync.WaitGroup
 }
 
-func startBatches(rd input.Reader, policy card.Policy, ml *profile.Machine, batchBytes int) *batches {
+func startBatches(rd input.Framer, policy card.Policy, ml *profile.Machine, batchBytes int) *batches {
 	if batchBytes <= 0 {
 		batchBytes = defaultBatchBytes
 	}
@@ -175,9 +139,9 @@ func startBatches(rd input.Reader, policy card.Policy, ml *profile.Machine, batc
 	for range workers {
 		go func() {
 			defer bp.wg.Done()
-			conv, p := convert.New(ml), policy
+			fl, conv, p := rd.Filler(), convert.New(ml), policy
 			for b := range bp.work {
-				b.work(conv, &p)
+				b.work(fl, conv, &p)
 				b.ready <- struct{}{}
 			}
 		}()
@@ -192,7 +156,7 @@ func startBatches(rd input.Reader, policy card.Policy, ml *profile.Machine, batc
 // read fills batches from rd until the end of the file, a fatal error, or
 // quit. A channel send here never blocks: there are only as many batches
 // as the channels hold.
-func (bp *batches) read(rd input.Reader, batchBytes int) {
+func (bp *batches) read(rd input.Framer, batchBytes int) {
 	defer close(bp.order)
 	defer close(bp.work)
 	for {
@@ -204,23 +168,18 @@ func (bp *batches) read(rd input.Reader, batchBytes int) {
 		}
 		b.reset()
 		end := false
-		for len(b.items) < maxBatchRecords && b.size < batchBytes {
-			rec, err := rd.Next()
-			if err == io.EOF {
+		for len(b.frames) < maxBatchRecords && b.size < batchBytes {
+			f := b.next()
+			err := rd.Frame(f)
+			if err != nil {
+				b.frames = b.frames[:len(b.frames)-1]
+				if err != io.EOF {
+					b.fatal = err
+				}
 				end = true
 				break
 			}
-			if re := recordError(err); re != nil {
-				b.items = append(b.items, item{err: re})
-				continue
-			}
-			if err != nil {
-				b.fatal, end = err, true
-				break
-			}
-			b.own(&rec)
-			b.size += textSize(&rec)
-			b.items = append(b.items, item{rec: rec})
+			b.size += f.Size()
 		}
 		bp.order <- b
 		bp.work <- b

@@ -47,8 +47,8 @@ type Counts struct{ Read, Accepted, Rejected int }
 // good ones per ml and writes them to w, calling reject (if not nil) for
 // each bad record, in file order and on the caller's goroutine.
 //
-// The records are read on one goroutine and validated and converted in
-// batches on several (see batch.go); the output, the counts, the rejects
+// The records are framed on one goroutine and filled, validated and
+// converted in batches on several (see batch.go); the output, the counts, the rejects
 // and the errors are those of one record at a time, in file order. Memory
 // is bounded by the batches in flight: it does not grow with the file.
 //
@@ -61,7 +61,7 @@ type Counts struct{ Read, Accepted, Rejected int }
 // returns only once its goroutines are done with r.
 func Prepare(r io.Reader, ip *profile.Issuer, ml *profile.Machine, opts Options, w io.Writer, reject func(card.RecordError)) (Counts, error) {
 	var n Counts
-	rd, err := input.New(r, ip)
+	rd, err := input.NewFramer(r, ip)
 	if err != nil {
 		return n, err
 	}

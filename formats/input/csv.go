@@ -83,7 +83,7 @@ func (c *quotedCSV) Next() (card.Record, error) {
 			}
 		}
 		if c.want > 0 && len(c.fields) != c.want {
-			return c.wrongCount(s)
+			return wrongCount(&c.base, c.start, c.steps, s, c.fields, c.want)
 		}
 		return fill(&c.base, c.start, c.steps, s, c.fields)
 	}
@@ -105,9 +105,9 @@ func (c *quotedCSV) columns(s string) error {
 
 // wrongCount rejects a record alone: it is intact, only its field count
 // differs from the header's.
-func (c *quotedCSV) wrongCount(s string) (card.Record, error) {
-	rec, _ := fill(&c.base, c.start, c.steps, s, c.fields)
-	return rec, card.Reject(&rec, "record", card.ErrFieldCount, fmt.Sprintf("%d fields, the header has %d", len(c.fields), c.want))
+func wrongCount(b *base, line int, steps []step, s string, fields []span, want int) (card.Record, error) {
+	rec, _ := fill(b, line, steps, s, fields)
+	return rec, card.Reject(&rec, "record", card.ErrFieldCount, fmt.Sprintf("%d fields, the header has %d", len(fields), want))
 }
 
 // record reads the next record, skipping blank lines, and returns its

@@ -388,13 +388,23 @@ type plainCSV struct {
 }
 
 func (c *plainCSV) Next() (card.Record, error) {
+	s, err := c.frame()
+	if err != nil {
+		return card.Record{}, err
+	}
+	return fill(&c.base, c.lines.n, c.steps, s, c.fields)
+}
+
+// frame reads the next record's line, splits it into c.fields and
+// returns it; the header line is read and mapped first.
+func (c *plainCSV) frame() (string, error) {
 	if c.fatal != nil {
-		return card.Record{}, c.fatal
+		return "", c.fatal
 	}
 	for {
 		line, err := c.lines.next()
 		if err != nil {
-			return card.Record{}, err
+			return "", err
 		}
 		if len(line) == 0 {
 			continue
@@ -406,14 +416,14 @@ func (c *plainCSV) Next() (card.Record, error) {
 			idx, err := columns(c.ip, c.maps, texts(s, c.fields))
 			if err != nil {
 				c.fatal = fmt.Errorf("line %d: %w", c.lines.n, err)
-				return card.Record{}, c.fatal
+				return "", c.fatal
 			}
 			c.steps = plan(c.maps, idx)
 			if c.ip.CSV.Header {
 				continue
 			}
 		}
-		return fill(&c.base, c.lines.n, c.steps, s, c.fields)
+		return s, nil
 	}
 }
 
