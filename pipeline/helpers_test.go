@@ -41,7 +41,7 @@ func newService(t *testing.T) *Service {
 }
 
 // softKey is a test-only OpenPGP key held in memory.
-func softKey(t *testing.T, name string) *openpgp.Entity {
+func softKey(t testing.TB, name string) *openpgp.Entity {
 	t.Helper()
 	e, err := openpgp.NewEntity(name, "", "test-only@example.invalid", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Time: func() time.Time { return time.Now().Add(-time.Hour) }})
 	require.NoError(t, err)

@@ -1,38 +1,56 @@
 package pipeline
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"os"
 	"syscall"
 	"unsafe"
 )
 
 // outFile writes the production file: hundreds of MiB of ciphertext,
-// written once, fsynced, and read again only when it is pushed.
+// written once, fsynced, and read again only when it is pushed. It also
+// works out the file's SHA-256 and size, for the audit log.
 //
 // Through the page cache every 4 KiB page of it is allocated, copied and
 // dirtied, then written back by the fsync at the end, which nothing
 // overlaps: measured here for 264 MiB, 0.5 s of kernel CPU in write and
 // 0.1 s in fsync. So where the file system allows, the file is opened
 // with O_DIRECT and written in large aligned blocks straight from our
-// buffer (0.08 s of CPU; the device's time overlaps the other stages).
-// Elsewhere (tmpfs, other systems) it is written through the page cache,
-// and handed to writeback as it goes so that the fsync waits for the last
-// chunk only.
+// buffers (0.08 s of CPU). Elsewhere (tmpfs, other systems) it is written
+// through the page cache, and handed to writeback as it goes so that the
+// fsync waits for the last chunk only.
+//
+// The hashing and the writes run on a goroutine of their own, a buffer
+// behind the encryption that fills the next one: the device's time and
+// the hash's overlap the other stages.
 type outFile struct {
 	f      *os.File
 	direct bool
-	buf    []byte // outBlock bytes, aligned for O_DIRECT; filled up to len
-	off    int64  // bytes written to f
-	synced int64  // bytes handed to writeback (buffered mode)
+	buf    []byte // being filled: outBlock bytes, aligned for O_DIRECT
+	full   chan []byte   // to the writer, in order
+	free   chan []byte   // from the writer; closed when it failed
+	done   chan struct{} // closed when the writer ended
+	err    error         // the writer's error, once seen
+	closed bool
+
+	// The writer goroutine's, until done (or, for werr, free) is closed:
+	werr   error
+	h      hash.Hash
+	off    int64 // bytes written to f
+	synced int64 // bytes handed to writeback (buffered mode)
 }
 
 const (
-	// outBlock is the buffer, and the size of each write: a multiple of
+	// outBlock is each buffer, and the size of each write: a multiple of
 	// every device's logical block size (512 or 4096 bytes).
 	outBlock = 1 << 20
-	// outAlign is the alignment O_DIRECT asks of the buffer's address.
+	// outBuffers: one being filled, one being written, one spare.
+	outBuffers = 3
+	// outAlign is the alignment O_DIRECT asks of a buffer's address.
 	outAlign = 4096
 	// writeBehind is how much is written, in buffered mode, before it is
 	// handed to writeback.
@@ -45,50 +63,84 @@ func createOutFile(path string) (*outFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	o := &outFile{f: f, direct: direct, full: make(chan []byte, outBuffers), free: make(chan []byte, outBuffers),
+		done: make(chan struct{}), h: sha256.New()}
+	for range outBuffers {
+		o.free <- alignedBlock()
+	}
+	o.buf = <-o.free
+	go o.writer()
+	return o, nil
+}
+
+// alignedBlock returns outBlock bytes at an address aligned for O_DIRECT.
+func alignedBlock() []byte {
 	raw := make([]byte, outBlock+outAlign)
 	// The address is only read, to find the first aligned byte; Go's
 	// collector does not move heap memory.
 	skip := (outAlign - int(uintptr(unsafe.Pointer(unsafe.SliceData(raw)))%outAlign)) % outAlign
-	return &outFile{f: f, direct: direct, buf: raw[skip : skip : skip+outBlock]}, nil
+	return raw[skip : skip : skip+outBlock]
 }
 
 func (o *outFile) Write(p []byte) (int, error) {
+	if o.err != nil {
+		return 0, o.err
+	}
 	n := 0
 	for len(p) > 0 {
 		k := copy(o.buf[len(o.buf):cap(o.buf)], p)
 		o.buf = o.buf[:len(o.buf)+k]
 		p, n = p[k:], n+k
 		if len(o.buf) == cap(o.buf) {
-			if err := o.flush(); err != nil {
-				return n, err
+			o.full <- o.buf
+			b, ok := <-o.free
+			if !ok {
+				// The writer failed: werr is set before free is closed.
+				o.buf, o.err = nil, o.werr
+				return n, o.err
 			}
+			o.buf = b[:0]
 		}
 	}
 	return n, nil
 }
 
-// flush writes the buffer: whole blocks directly, a partial last one
-// through the page cache.
-func (o *outFile) flush() error {
-	if len(o.buf) == 0 {
-		return nil
+// writer hashes and writes the full buffers in order. After an error it
+// only drains them, so that no Write waits for it.
+func (o *outFile) writer() {
+	defer close(o.done)
+	for b := range o.full {
+		if o.werr != nil {
+			continue
+		}
+		o.h.Write(b)
+		if err := o.write(b); err != nil {
+			o.werr = err
+			close(o.free)
+			continue
+		}
+		o.free <- b[:0]
 	}
-	if o.direct && len(o.buf)%outAlign != 0 {
+}
+
+// write writes b: whole blocks directly, a partial last one through the
+// page cache.
+func (o *outFile) write(b []byte) error {
+	if o.direct && len(b)%outAlign != 0 {
 		if err := o.buffered(); err != nil {
 			return err
 		}
 	}
-	n, err := o.f.Write(o.buf)
+	n, err := o.f.Write(b)
 	if o.direct && n == 0 && errors.Is(err, syscall.EINVAL) {
 		// The file system took O_DIRECT at open but refuses the write
 		// (some do, for some devices): write through the page cache.
 		if err := o.buffered(); err != nil {
 			return err
 		}
-		n, err = o.f.Write(o.buf)
+		n, err = o.f.Write(b)
 	}
 	o.off += int64(n)
-	o.buf = o.buf[:0]
 	if err != nil {
 		return err
 	}
@@ -108,10 +160,28 @@ func (o *outFile) buffered() error {
 	return nil
 }
 
+// stop hands the writer the last, partial buffer and waits for it to end.
+func (o *outFile) stop() error {
+	if o.closed {
+		return o.err
+	}
+	o.closed = true
+	if o.err == nil && len(o.buf) > 0 {
+		o.full <- o.buf
+	}
+	o.buf = nil
+	close(o.full)
+	<-o.done
+	if o.err == nil {
+		o.err = o.werr
+	}
+	return o.err
+}
+
 // Commit writes what is buffered, fsyncs and closes the file: on success
-// the file is whole on disk.
+// the file is whole on disk, and Sum and Size say what it holds.
 func (o *outFile) Commit() error {
-	err := o.flush()
+	err := o.stop()
 	if err == nil {
 		err = o.f.Sync()
 	}
@@ -122,4 +192,13 @@ func (o *outFile) Commit() error {
 }
 
 // Close closes the file without committing it, for the error paths.
-func (o *outFile) Close() error { return o.f.Close() }
+func (o *outFile) Close() error {
+	o.stop()
+	return o.f.Close()
+}
+
+// Sum is the hex SHA-256 of what was written, once committed.
+func (o *outFile) Sum() string { return hex.EncodeToString(o.h.Sum(nil)) }
+
+// Size is the bytes written, once committed.
+func (o *outFile) Size() int64 { return o.off }

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -51,6 +53,9 @@ func TestOutFile(t *testing.T) {
 			if !bytes.Equal(got, data[:size]) {
 				t.Fatalf("size %d, buffered %v: read back %d bytes that differ", size, buffered, len(got))
 			}
+			if sum := sha256.Sum256(got); o.Sum() != hex.EncodeToString(sum[:]) || o.Size() != int64(size) {
+				t.Fatalf("size %d: Sum %s Size %d, want %x and %d", size, o.Sum(), o.Size(), sum, size)
+			}
 			if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 				t.Fatalf("mode %v, %v; want 0600", fi.Mode(), err)
 			}
@@ -66,5 +71,28 @@ func TestOutFileExclusive(t *testing.T) {
 	}
 	if _, err := createOutFile(path); !os.IsExist(err) {
 		t.Fatalf("error %v, want the file's existence", err)
+	}
+}
+
+// TestOutFileWriteError: when the disk refuses a write, Write and Commit
+// say so, and nothing waits forever.
+func TestOutFileWriteError(t *testing.T) {
+	o, err := createOutFile(filepath.Join(t.TempDir(), "out.pgp.part"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.f.Close() // every write now fails
+	block := make([]byte, outBlock)
+	var werr error
+	for range 2 * outBuffers {
+		if _, werr = o.Write(block); werr != nil {
+			break
+		}
+	}
+	if werr == nil {
+		t.Fatal("Write never failed")
+	}
+	if err := o.Commit(); err == nil {
+		t.Fatal("Commit succeeded")
 	}
 }

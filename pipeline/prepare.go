@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -235,9 +233,7 @@ func (s *Service) produce(j state.Job) (p prepared, err error) {
 			os.Remove(tmp)
 		}
 	}()
-	h := sha256.New()
-	cw := &countWriter{}
-	enc, err := pgp.Encrypt(io.MultiWriter(out, h, cw), machineCert, s.DataRoom)
+	enc, err := pgp.Encrypt(out, machineCert, s.DataRoom)
 	if err != nil {
 		return p, fmt.Errorf("%w: encrypting to machine %s: %v", errSetup, j.Machine, err)
 	}
@@ -284,7 +280,7 @@ func (s *Service) produce(j state.Job) (p prepared, err error) {
 		return p, fmt.Errorf("%w: %v", errSetup, err)
 	}
 	p.signer, p.cipher, p.outCipher = msg.SignerFingerprint(), msg.Cipher(), pgp.OutputCipher(machineCert)
-	p.sha256, p.size = hex.EncodeToString(h.Sum(nil)), cw.n
+	p.sha256, p.size = out.Sum(), out.Size()
 	return p, nil
 }
 
@@ -297,9 +293,6 @@ func isPGP(err error) bool {
 	return false
 }
 
-type countWriter struct{ n int64 }
-
-func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 // cutShort reports whether a job's received file ends inside an OpenPGP packet.
 func (s *Service) cutShort(job string) bool {
