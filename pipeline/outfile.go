@@ -30,7 +30,7 @@ import (
 type outFile struct {
 	f      *os.File
 	direct bool
-	buf    []byte // being filled: outBlock bytes, aligned for O_DIRECT
+	buf    []byte        // being filled: outBlock bytes, aligned for O_DIRECT
 	full   chan []byte   // to the writer, in order
 	free   chan []byte   // from the writer; closed when it failed
 	done   chan struct{} // closed when the writer ended

@@ -293,7 +293,6 @@ func isPGP(err error) bool {
 	return false
 }
 
-
 // cutShort reports whether a job's received file ends inside an OpenPGP packet.
 func (s *Service) cutShort(job string) bool {
 	f, err := os.Open(s.spoolPath(job))
