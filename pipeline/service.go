@@ -145,7 +145,7 @@ func (s *Service) dummyHash() string {
 }
 
 // kdfSlots bounds how many argon2id checks run at once: each takes its full
-// memory cost (64 MiB by default), and anyone who can reach the socket can
+// memory cost (19 MiB by default), and anyone who can reach the socket can
 // ask for one, known name or not. One at a time keeps the daemon's memory
 // flat; the CPU cost of a check is tens of milliseconds.
 var kdfSlots = make(chan struct{}, 1)

@@ -96,8 +96,8 @@ func newWorld(t *testing.T) *world {
 	require.NoError(t, err, out)
 	// Tests sign in hundreds of times: the cheapest argon2id cost the
 	// configuration allows keeps them fast (the default is unit-tested).
-	w.editConfig("kdf_memory_kib = 65536", "kdf_memory_kib = 8192")
-	w.editConfig("kdf_time = 3", "kdf_time = 1")
+	w.editConfig("kdf_memory_kib = 19456", "kdf_memory_kib = 8192")
+	w.editConfig("kdf_time = 2", "kdf_time = 1")
 	w.start()
 	return w
 }

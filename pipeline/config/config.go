@@ -144,7 +144,7 @@ func Default() Config {
 		HSM:      HSM{PrimaryKey: "dataprep-primary", EncryptKey: "dataprep-encrypt", AuditKey: "dataprep-audit-checkpoint"},
 		Audit:    Audit{CheckpointEvery: 256, CheckpointInterval: Duration{time.Minute}, SegmentMaxBytes: 64 << 20, SegmentMaxAge: Duration{7 * 24 * time.Hour}},
 		Drop:     Drop{Listen: "127.0.0.1:2222", MaxFileSize: 4 << 30, IdleTimeout: Duration{15 * time.Minute}},
-		Auth:     Auth{MaxFailures: 5, Lockout: Duration{30 * time.Minute}, KDFMemoryKiB: 64 * 1024, KDFTime: 3},
+		Auth:     Auth{MaxFailures: 5, Lockout: Duration{30 * time.Minute}, KDFMemoryKiB: people.DefaultKDF.MemoryKiB, KDFTime: people.DefaultKDF.Time},
 		Requests: Requests{Expiry: Duration{30 * time.Minute}},
 		Limits:   Limits{MaxPlaintext: 16 << 30, MaxCryptoFailuresPerHour: 10},
 	}

@@ -10,7 +10,7 @@ import (
 func TestHashRoundTrip(t *testing.T) {
 	h, err := HashPassphrase([]byte("correct horse battery"))
 	require.NoError(t, err)
-	require.Contains(t, h, "$argon2id$v=19$m=65536,t=3,p=2$")
+	require.Contains(t, h, "$argon2id$v=19$m=19456,t=2,p=2$")
 	ok, err := CheckHash(h, []byte("correct horse battery"))
 	require.NoError(t, err)
 	require.True(t, ok)
