@@ -70,6 +70,16 @@ func newCSV(br *bufio.Reader, b base) *quotedCSV {
 }
 
 func (c *quotedCSV) Next() (card.Record, error) {
+	s, err := c.frame()
+	if err != nil {
+		return card.Record{}, err
+	}
+	return fillCounted(&c.base, c.start, c.steps, s, c.fields, c.want)
+}
+
+// frame reads the next record, mapping the header first, and returns its
+// text; c.start and c.fields say where it starts and where its fields lie.
+func (c *quotedCSV) frame() (string, error) {
 	for c.fatal == nil {
 		s, err := c.record()
 		if err != nil {
@@ -82,12 +92,9 @@ func (c *quotedCSV) Next() (card.Record, error) {
 				continue
 			}
 		}
-		if c.want > 0 && len(c.fields) != c.want {
-			return wrongCount(&c.base, c.start, c.steps, s, c.fields, c.want)
-		}
-		return fill(&c.base, c.start, c.steps, s, c.fields)
+		return s, nil
 	}
-	return card.Record{}, c.fatal
+	return "", c.fatal
 }
 
 // columns maps the profile's fields to the first record's.
@@ -103,11 +110,15 @@ func (c *quotedCSV) columns(s string) error {
 	return nil
 }
 
-// wrongCount rejects a record alone: it is intact, only its field count
-// differs from the header's.
-func wrongCount(b *base, line int, steps []step, s string, fields []span, want int) (card.Record, error) {
-	rec, _ := fill(b, line, steps, s, fields)
-	return rec, card.Reject(&rec, "record", card.ErrFieldCount, fmt.Sprintf("%d fields, the header has %d", len(fields), want))
+// fillCounted is fill for a file whose header has want fields (0: no
+// header). A record with another count is rejected alone: it is intact,
+// only its field count differs from the header's.
+func fillCounted(b *base, line int, steps []step, s string, fields []span, want int) (card.Record, error) {
+	rec, err := fill(b, line, steps, s, fields)
+	if want > 0 && len(fields) != want {
+		return rec, card.Reject(&rec, "record", card.ErrFieldCount, fmt.Sprintf("%d fields, the header has %d", len(fields), want))
+	}
+	return rec, err
 }
 
 // record reads the next record, skipping blank lines, and returns its

@@ -62,10 +62,7 @@ func (fl *Filler) Fill(f *Frame) (card.Record, error) {
 		}
 		return f.rec, nil
 	}
-	if f.want > 0 && len(f.fields) != f.want {
-		return wrongCount(&fl.base, f.line, f.steps, f.text, f.fields, f.want)
-	}
-	return fill(&fl.base, f.line, f.steps, f.text, f.fields)
+	return fillCounted(&fl.base, f.line, f.steps, f.text, f.fields, f.want)
 }
 
 // NewFramer returns the framer the issuer profile asks for.
@@ -91,22 +88,12 @@ func (f *Frame) set(line int, text string, fields []span, steps []step, want int
 }
 
 func (c *quotedCSV) Frame(f *Frame) error {
-	for c.fatal == nil {
-		s, err := c.record()
-		if err != nil {
-			c.fatal = err
-			break
-		}
-		if !c.started {
-			c.started = true
-			if c.fatal = c.columns(s); c.fatal != nil || c.ip.CSV.Header {
-				continue
-			}
-		}
-		f.set(c.start, s, c.fields, c.steps, c.want)
-		return nil
+	s, err := c.frame()
+	if err != nil {
+		return err
 	}
-	return c.fatal
+	f.set(c.start, s, c.fields, c.steps, c.want)
+	return nil
 }
 
 func (c *quotedCSV) Filler() *Filler { return newFiller(&c.base) }
