@@ -67,9 +67,6 @@ type item struct {
 // records' strings are the garbage collector's, as in every reader).
 func (b *batch) reset() {
 	clear(b.out)
-	for i := range b.frames {
-		b.frames[i].Clear()
-	}
 	b.frames, b.items, b.out = b.frames[:0], b.items[:0], b.out[:0]
 	b.fatal, b.size = nil, 0
 }

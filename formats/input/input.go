@@ -48,7 +48,16 @@ type Reader interface {
 }
 
 // New returns the reader the issuer profile asks for.
-func New(r io.Reader, ip *profile.Issuer) (Reader, error) {
+func New(r io.Reader, ip *profile.Issuer) (Reader, error) { return newReader(r, ip) }
+
+// reader is what every reader of this package is: it reads records
+// whole (Next) or in two steps (Frame, then Fill; see frame.go).
+type reader interface {
+	Reader
+	Framer
+}
+
+func newReader(r io.Reader, ip *profile.Issuer) (reader, error) {
 	b := bufio.NewReaderSize(r, 64<<10)
 	// A UTF-8 byte order mark, as spreadsheet programs write, is not data.
 	if ip.Charset == profile.CharsetUTF8 {
@@ -63,7 +72,7 @@ func New(r io.Reader, ip *profile.Issuer) (Reader, error) {
 	case ip.Format == profile.FormatCSV:
 		return &plainCSV{base: base, lines: newLines(b, ip), sep: ip.Delimiter()}, nil
 	case ip.Format == profile.FormatFixed:
-		return &fixed{base: base, lines: newLines(b, ip)}, nil
+		return newFixed(b, base), nil
 	case ip.Format == profile.FormatJSONL:
 		return newJSONL(b, base), nil
 	}
@@ -105,73 +114,29 @@ func (b *base) finish(r *card.Record) {
 	}
 }
 
-// set stores the text s of mapping m into r.
-func (b *base) set(r *card.Record, m *profile.Mapping, s string) *card.RecordError {
-	if m.Input.Value != nil {
-		s = *m.Input.Value
+// storeChip stores the hex text s of chip-data mapping m (chip_tlv, a chip
+// tag or a DGI) into r. fill stores every other target itself.
+func (b *base) storeChip(r *card.Record, m *profile.Mapping, s string) *card.RecordError {
+	if s == "" {
+		return nil
 	}
-	return b.store(r, m, trimSpace(s))
-}
-
-// store is set for a text already replaced by the mapping's constant, if
-// it has one, and trimmed.
-func (b *base) store(r *card.Record, m *profile.Mapping, s string) *card.RecordError {
+	v, ok := b.unhex(s)
+	if !ok {
+		return card.Reject(r, m.Key[len("fields."):], card.ErrChipData, "not hex")
+	}
 	switch m.Target {
-	case profile.TargetPAN:
-		r.PAN = s
-	case profile.TargetPANSeq:
-		r.PANSeq = s
-	case profile.TargetName:
-		r.Name = s
-	case profile.TargetExpiry, profile.TargetEffective:
-		if s == "" {
-			return nil // absent: validation decides whether that is allowed
-		}
-		d := m.Input.DateFormat()
-		yymm, ok := d.Parse(s)
-		if !ok {
-			return badDate(r, m, d)
-		}
-		if m.Target == profile.TargetExpiry {
-			r.Expiry = yymm
-		} else {
-			r.Effective = yymm
-		}
-	case profile.TargetServiceCode:
-		r.ServiceCode = s
-	case profile.TargetDiscretionary:
-		r.Discretionary = s
-	case profile.TargetProduct:
-		r.Product = s
-	case profile.TargetEmboss:
-		r.Emboss[m.N] = s
-	case profile.TargetCarrier:
-		for len(r.Carrier) <= m.N {
-			r.Carrier = append(r.Carrier, "")
-		}
-		r.Carrier[m.N] = s
-	case profile.TargetChipTLV, profile.TargetChip, profile.TargetDGI:
-		if s == "" {
-			return nil
-		}
-		v, ok := b.unhex(s)
-		if !ok {
-			return card.Reject(r, m.Key[len("fields."):], card.ErrChipData, "not hex")
-		}
-		switch m.Target {
-		case profile.TargetChip:
-			r.ChipTags = append(r.ChipTags, card.ChipTag{Tag: m.Tag, Value: v})
-		case profile.TargetDGI:
-			r.DGIs = append(r.DGIs, card.DGI{Tag: m.DGI, Value: v})
-		default:
-			for len(v) > 0 {
-				t, val, rest, err := tlv.Next(v)
-				if err != nil {
-					return card.Reject(r, "chip_tlv", card.ErrChipData, err.Error())
-				}
-				r.ChipTags = append(r.ChipTags, card.ChipTag{Tag: t, Value: val})
-				v = rest
+	case profile.TargetChip:
+		r.ChipTags = append(r.ChipTags, card.ChipTag{Tag: m.Tag, Value: v})
+	case profile.TargetDGI:
+		r.DGIs = append(r.DGIs, card.DGI{Tag: m.DGI, Value: v})
+	default:
+		for len(v) > 0 {
+			t, val, rest, err := tlv.Next(v)
+			if err != nil {
+				return card.Reject(r, "chip_tlv", card.ErrChipData, err.Error())
 			}
+			r.ChipTags = append(r.ChipTags, card.ChipTag{Tag: t, Value: val})
+			v = rest
 		}
 	}
 	return nil
@@ -304,51 +269,66 @@ func latin1ToUTF8(dst, src []byte) []byte {
 	return dst
 }
 
-// fixed reads fixed-width lines.
+// fixed reads fixed-width lines: each mapping's field is a run of
+// characters of the line, at the offset and length the profile gives.
 type fixed struct {
 	base
 	*lines
+	steps  []step
+	fields []span // one per mapping
+}
+
+func newFixed(br *bufio.Reader, b base) *fixed {
+	idx := make([]int, len(b.maps))
+	for i := range b.maps {
+		idx[i] = i
+		if b.maps[i].Input.Value != nil {
+			idx[i] = -1
+		}
+	}
+	return &fixed{base: b, lines: newLines(br, b.ip), steps: plan(b.maps, idx)}
 }
 
 func (f *fixed) Next() (card.Record, error) {
+	s, err := f.frame()
+	if err != nil {
+		return card.Record{}, err
+	}
+	return fill(&f.base, f.lines.n, f.steps, s, f.fields)
+}
+
+// frame reads the next line that is not blank and cuts it into f.fields.
+func (f *fixed) frame() (string, error) {
 	for {
 		line, err := f.lines.next()
 		if err != nil {
-			return card.Record{}, err
+			return "", err
 		}
 		if len(line) == 0 {
 			continue // a blank line holds no card
 		}
-		rec := f.start(f.lines.n)
 		s := string(line) // one allocation per record; fields are substrings
 		ascii := isASCII(line)
-		var rerr *card.RecordError
+		f.fields = f.fields[:0]
 		for i := range f.maps {
-			m := &f.maps[i]
-			var v string
-			if m.Input.Value == nil {
-				v = cut(s, m.Input.Start-1, m.Input.Length, ascii)
+			var sp span
+			if in := f.maps[i].Input; in.Value == nil {
+				sp = cut(s, in.Start-1, in.Length, ascii)
 			}
-			if e := f.set(&rec, m, v); e != nil && rerr == nil {
-				rerr = e
-			}
+			f.fields = append(f.fields, sp)
 		}
-		f.finish(&rec)
-		if rerr != nil {
-			return rec, rerr
-		}
-		return rec, nil
+		return s, nil
 	}
 }
 
-// cut returns characters [start, start+n) of s, clipped to s: issuers'
-// fixed-width files often drop trailing blanks.
-func cut(s string, start, n int, ascii bool) string {
+// cut returns where characters [start, start+n) of s lie, clipped to s:
+// issuers' fixed-width files often drop trailing blanks.
+func cut(s string, start, n int, ascii bool) span {
 	if ascii {
 		if start >= len(s) {
-			return ""
+			return span{}
 		}
-		return s[start:min(start+n, len(s))]
+		return span{start, min(start+n, len(s))}
 	}
 	i, from, to := 0, len(s), len(s)
 	for off := range s {
@@ -362,9 +342,9 @@ func cut(s string, start, n int, ascii bool) string {
 		i++
 	}
 	if from > to {
-		return ""
+		return span{}
 	}
-	return s[from:to]
+	return span{from, to}
 }
 
 func isASCII(b []byte) bool {
@@ -529,11 +509,11 @@ func fill(b *base, line int, steps []step, s string, fields []span) (card.Record
 		} else if st.in.Value != nil { // columns gives constants -1
 			v = *st.in.Value
 		}
-		// All but the chip data are stored here, as store would store
-		// them: into the local record, which the compiler can see is on
-		// the stack, so that they need no GC write barrier, nor a call.
-		// Through store's pointer the barriers alone were 6% of the CSV
-		// reader's time, the collector running half of it.
+		// All but the chip data are stored here: into the local record,
+		// which the compiler can see is on the stack, so that they need no
+		// GC write barrier, nor a call. Through a method's pointer the
+		// barriers alone were 6% of the CSV reader's time, the collector
+		// running half of it.
 		switch v = trimSpace(v); st.target {
 		case profile.TargetPAN:
 			rec.PAN = v
@@ -571,7 +551,7 @@ func fill(b *base, line int, steps []step, s string, fields []span) (card.Record
 			}
 			rec.Carrier[st.n] = v
 		default:
-			if e := b.store(&rec, st.m, v); e != nil && rerr == nil {
+			if e := b.storeChip(&rec, st.m, v); e != nil && rerr == nil {
 				rerr = e
 			}
 		}

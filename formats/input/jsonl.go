@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"strings"
 
 	"github.com/dataprep/dataprep/formats/card"
+	"github.com/dataprep/dataprep/formats/profile"
 )
 
 // jsonl reads one flat JSON object per line. Values are strings or
@@ -16,53 +18,79 @@ import (
 type jsonl struct {
 	base
 	*lines
-	vals  map[string]string
-	known map[string]bool // the keys the profile maps
+	obj *jsonObject
+}
+
+// jsonObject makes records of JSON lines, through fill: the mapped keys'
+// values become the fields of one text. One per goroutine.
+type jsonObject struct {
+	vals   map[string]string
+	known  map[string]bool // the keys the profile maps
+	steps  []step          // field i is mapping i's key
+	text   []byte
+	fields []span
 }
 
 func newJSONL(br *bufio.Reader, b base) *jsonl {
+	return &jsonl{base: b, lines: newLines(br, b.ip), obj: newJSONObject(b.maps)}
+}
+
+func newJSONObject(maps []profile.Mapping) *jsonObject {
 	known := map[string]bool{}
-	for _, m := range b.maps {
+	idx := make([]int, len(maps))
+	for i, m := range maps {
 		known[m.Input.Key] = true
+		idx[i] = i
+		if m.Input.Value != nil {
+			idx[i] = -1
+		}
 	}
-	return &jsonl{base: b, lines: newLines(br, b.ip), vals: map[string]string{}, known: known}
+	return &jsonObject{vals: map[string]string{}, known: known, steps: plan(maps, idx)}
 }
 
 func (j *jsonl) Next() (card.Record, error) {
+	line, err := j.frame()
+	if err != nil {
+		return card.Record{}, err
+	}
+	return j.obj.record(&j.base, j.lines.n, string(line))
+}
+
+// frame reads the next line that is not blank.
+func (j *jsonl) frame() ([]byte, error) {
 	for {
 		line, err := j.lines.next()
 		if err != nil {
-			return card.Record{}, err
+			return nil, err
 		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
+		if len(bytes.TrimSpace(line)) != 0 {
+			return line, nil
 		}
-		rec := j.start(j.lines.n)
-		if reason := j.parse(line); reason != "" {
-			// Fill the PAN if it was readable, for the masked PAN.
-			rec.PAN = trimSpace(j.vals[j.ip.Fields.PAN.Key])
-			return rec, card.Reject(&rec, "record", card.ErrSyntax, reason)
-		}
-		var rerr *card.RecordError
-		for i := range j.maps {
-			m := &j.maps[i]
-			if e := j.set(&rec, m, j.vals[m.Input.Key]); e != nil && rerr == nil {
-				rerr = e
-			}
-		}
-		j.finish(&rec)
-		if rerr != nil {
-			return rec, rerr
-		}
-		return rec, nil
 	}
 }
 
-// parse reads one object into j.vals, returning why it is not one.
+// record makes the record of JSON line text, line number line.
+func (o *jsonObject) record(b *base, line int, text string) (card.Record, error) {
+	if reason := o.parse(text); reason != "" {
+		rec := b.start(line)
+		// Fill the PAN if it was readable, for the masked PAN.
+		rec.PAN = trimSpace(o.vals[b.ip.Fields.PAN.Key])
+		return rec, card.Reject(&rec, "record", card.ErrSyntax, reason)
+	}
+	o.text, o.fields = o.text[:0], o.fields[:0]
+	for i := range b.maps {
+		from := len(o.text)
+		o.text = append(o.text, o.vals[b.maps[i].Input.Key]...)
+		o.fields = append(o.fields, span{from, len(o.text)})
+	}
+	return fill(b, line, o.steps, string(o.text), o.fields)
+}
+
+// parse reads one object into o.vals, returning why it is not one.
 // Reasons never quote the input: it may hold cardholder data.
-func (j *jsonl) parse(line []byte) string {
-	clear(j.vals)
-	d := json.NewDecoder(bytes.NewReader(line))
+func (o *jsonObject) parse(line string) string {
+	clear(o.vals)
+	d := json.NewDecoder(strings.NewReader(line))
 	d.UseNumber()
 	if t, err := d.Token(); err != nil || t != json.Delim('{') {
 		return "not a JSON object"
@@ -85,12 +113,12 @@ func (j *jsonl) parse(line []byte) string {
 			s = string(v)
 		case nil:
 		default:
-			return "value of key " + j.quoteKey(key) + " is not a string, number or null"
+			return "value of key " + o.quoteKey(key) + " is not a string, number or null"
 		}
-		if _, dup := j.vals[key]; dup {
-			return "key " + j.quoteKey(key) + " appears twice"
+		if _, dup := o.vals[key]; dup {
+			return "key " + o.quoteKey(key) + " appears twice"
 		}
-		j.vals[key] = s
+		o.vals[key] = s
 	}
 	if t, err := d.Token(); err != nil || t != json.Delim('}') {
 		return "not valid JSON"
@@ -103,8 +131,8 @@ func (j *jsonl) parse(line []byte) string {
 
 // quoteKey names a key in a message only if the profile maps it: any
 // other key is the issuer's text, and could be anything, a PAN included.
-func (j *jsonl) quoteKey(k string) string {
-	if j.known[k] {
+func (o *jsonObject) quoteKey(k string) string {
+	if o.known[k] {
 		return `"` + k + `"`
 	}
 	return "(a key the profile does not map)"
