@@ -12,9 +12,9 @@ import (
 	"github.com/dataprep/dataprep/formats/profile"
 )
 
-// Validation and conversion take most of a preparation's CPU, and each
-// record's is independent of the others'. So Prepare runs them in batches
-// on several goroutines:
+// Reading, validation and conversion take most of a preparation's CPU, and
+// each record's is independent of the others' once the file is cut into
+// records. So Prepare runs them in batches on several goroutines:
 //
 //	reader (frame) ──batch──▶ workers (fill, validate, convert) ──▶ Prepare
 //
@@ -26,7 +26,7 @@ import (
 // memory does not grow with the file.
 
 const (
-	// defaultBatchBytes caps the record data of one batch: enough that a
+	// defaultBatchBytes caps the record text of one batch: enough that a
 	// batch takes a worker far longer than handing it over, small enough
 	// that a batch and its output stay in a core's cache. Measured on 200k
 	// records (BenchmarkPrepareBig): 32 to 64 KiB is best; at 16 KiB the
@@ -56,7 +56,7 @@ type batch struct {
 // item is what became of one record of a batch.
 type item struct {
 	// err is why the record was rejected (a *card.RecordError from
-	// reading, validation or conversion), a non-record error that ends the
+	// filling, validation or conversion), a non-record error that ends the
 	// preparation, or nil: accepted.
 	err error
 	// end is len(out) after the item: an accepted item's output ends there.

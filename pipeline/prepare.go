@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/dataprep/dataprep/audit"
 	"github.com/dataprep/dataprep/crypto/pgp"
@@ -41,6 +42,11 @@ type prepared struct {
 // the integrity check and the signature verified, so the production file
 // keeps a temporary name until then.
 func (s *Service) prepare(j state.Job) {
+	// Hand the preparation's memory back to the OS when it ends: left to
+	// the runtime's slow return, it stayed in the process, and the next
+	// login's argon2id came on top of it (70 MiB RSS after a 10M-record
+	// upload instead of 50).
+	defer debug.FreeOSMemory()
 	p, err := s.produce(j)
 	if errors.Is(err, pgp.ErrKeyUnavailable) {
 		// The HSM is down: the file is not at fault. Park the job back in

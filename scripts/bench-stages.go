@@ -9,9 +9,10 @@
 //	         room (HSM) → SHA-256 → discard: the work of the daemon's produce(),
 //	         without the spool file and its fsync
 //
-// All in one goroutine, one stage after the other (the daemon overlaps them on
-// their own goroutines), so the differences between the modes are the CPU cost
-// of each stage.
+// Decryption and encryption run on the caller's goroutine, around Prepare
+// (which spreads its own work over the cores); the daemon overlaps them on
+// goroutines of their own. The differences between the modes' CPU times are
+// the CPU cost of each stage.
 //
 // It is a benchmark tool for scripts/bench.sh (`go run scripts/bench-stages.go`),
 // not part of the daemon; the build tag keeps it out of ./... . It prints one

@@ -365,7 +365,7 @@ if [ "$BIG" = 1 ]; then
   big=cards-$BIG_N.csv.gpg
   say "BENCH_BIG: $BIG_N records through the daemon and the one-process path (memory)"
   make_file "$BIG_N" 4242 "$big"
-  run_job "$big"
+  run_job "$big" bench1
   note "prepare $(get "$big.prepare_s") s, daemon heap peak $(get "$big.prepare_heap_peak_mib") MiB"
   [ "$have_stages" = 1 ] && stage "$big" full
   rm -f "$work/$big"
@@ -486,12 +486,12 @@ kib() { printf '%s KiB = %s MiB' "$1" "$(calc "$1 / 1024" 1)"; }
   rate "shell: gpg -d | awk | gpg -e -r machine" "$shell"
   rate "go-crypto decrypt alone (crypto/pgp.Open)" "$god"
   if [ -n "$(get "$main.go_convert.s")" ]; then
-    rate "  + parse, validate, convert (sequential)" "$(get "$main.go_convert.s")"
-    rate "  + encrypt, sign, SHA-256 (sequential, no spool)" "$(get "$main.go_full.s")"
+    rate "  + parse, validate, convert (one process)" "$(get "$main.go_convert.s")"
+    rate "  + encrypt, sign, SHA-256 (one process, no spool)" "$(get "$main.go_full.s")"
   fi
   if [ -n "$(get "$aead.go_full.s")" ]; then
     rate "go-crypto decrypt alone, the SEIPDv2 job's file" "$god2"
-    rate "  + convert + encrypt SEIPDv2 (sequential)" "$(get "$aead.go_full.s")"
+    rate "  + convert + encrypt SEIPDv2 (one process)" "$(get "$aead.go_full.s")"
   fi
   row "write + fsync $(get disk_write_fsync_mib) MiB (dd, the spool's share)" "$(get disk_write_fsync_s) s" "" "" ""
   echo
@@ -499,7 +499,7 @@ kib() { printf '%s KiB = %s MiB' "$1" "$(calc "$1 / 1024" 1)"; }
   echo "daemon CPU during preparation, SEIPDv1 machine: $(get "$main.daemon_cpu_s") s in $prep s ($(calc "$(get "$main.daemon_cpu_s") / $prep" 2) cores busy; the approve login's $(get "$main.daemon_login_cpu_s") s taken out)"
   echo "CPU: gpg --decrypt $(get gpg_decrypt_cpu_s) s; shell baseline $(get shell_cpu_s) s (3 processes); one-process decrypt / +convert / +encrypt $(get "$main.go_decrypt.cpu_s") / $(get "$main.go_convert.cpu_s") / $(get "$main.go_full.cpu_s") s"
   [ -n "$(get "$aead.go_full.cpu_s")" ] && echo "stage CPU, SEIPDv2: encrypt+sign+hash $(calc "$(get "$aead.go_full.cpu_s") - $(get "$aead.go_decrypt.cpu_s") - $(get "$main.go_convert.cpu_s") + $(get "$main.go_decrypt.cpu_s")" 2) s"
-  [ -n "$(get "$main.go_convert.cpu_s")" ] && echo "stage CPU, SEIPDv1 (differences of the sequential runs): decrypt $(get "$main.go_decrypt.cpu_s") s, parse+validate+convert $(calc "$(get "$main.go_convert.cpu_s") - $(get "$main.go_decrypt.cpu_s")" 2) s, encrypt+sign+hash $(calc "$(get "$main.go_full.cpu_s") - $(get "$main.go_convert.cpu_s")" 2) s; the daemon's overlapped stages can at best take the largest of these, or total/$(get host.nproc) CPUs"
+  [ -n "$(get "$main.go_convert.cpu_s")" ] && echo "stage CPU, SEIPDv1 (differences of the one-process runs): decrypt $(get "$main.go_decrypt.cpu_s") s, parse+validate+convert $(calc "$(get "$main.go_convert.cpu_s") - $(get "$main.go_decrypt.cpu_s")" 2) s, encrypt+sign+hash $(calc "$(get "$main.go_full.cpu_s") - $(get "$main.go_convert.cpu_s")" 2) s; the daemon's overlapped stages can at best take the largest of these, or total/$(get host.nproc) CPUs"
   echo "records: read $(get "$main.records_read"), accepted $recs, rejected $(get "$main.records_rejected")"
   echo
   echo "memory:"
