@@ -63,10 +63,10 @@ type item struct {
 	end int
 }
 
-// reset readies b for reuse, clearing the plaintext bytes it held (the
-// records' strings are the garbage collector's, as in every reader).
+// reset readies b for reuse. Its output is overwritten, not cleared: stop
+// clears every batch's once Prepare is done (the records' strings are the
+// garbage collector's, as in every reader).
 func (b *batch) reset() {
-	clear(b.out)
 	b.frames, b.items, b.out = b.frames[:0], b.items[:0], b.out[:0]
 	b.fatal, b.size = nil, 0
 }
@@ -113,6 +113,7 @@ type batches struct {
 	order chan *batch   // read, in file order, for Prepare
 	quit  chan struct{} // closed when Prepare stops early
 	wg    sync.WaitGroup
+	all   []*batch // every batch, for stop to clear
 }
 
 func startBatches(rd input.Framer, policy card.Policy, ml *profile.Machine, batchBytes int) *batches {
@@ -130,7 +131,9 @@ func startBatches(rd input.Framer, policy card.Policy, ml *profile.Machine, batc
 		quit:  make(chan struct{}),
 	}
 	for range count {
-		bp.free <- &batch{ready: make(chan struct{}, 1)}
+		b := &batch{ready: make(chan struct{}, 1)}
+		bp.all = append(bp.all, b)
+		bp.free <- b
 	}
 	bp.wg.Add(workers + 1)
 	for range workers {
@@ -197,8 +200,7 @@ func (bp *batches) done() func(yield func(*batch) bool) {
 		for b := range bp.order {
 			<-b.ready
 			if !yield(b) {
-				b.reset() // Prepare stopped at b: clear its plaintext
-				return
+				return // Prepare stopped at b; stop clears it
 			}
 		}
 	}
@@ -208,21 +210,15 @@ func (bp *batches) done() func(yield func(*batch) bool) {
 func (bp *batches) recycle(b *batch) { bp.free <- b }
 
 // stop ends the reader and the workers and waits for them, so that nothing
-// reads from the input after Prepare returned. After a normal end it only
-// waits.
+// reads from the input after Prepare returned, then clears every batch's
+// output. After a normal end it only waits and clears.
 func (bp *batches) stop() {
 	close(bp.quit)
 	for b := range bp.order {
 		<-b.ready
-		b.reset()
 	}
 	bp.wg.Wait()
-	for {
-		select {
-		case b := <-bp.free:
-			b.reset()
-		default:
-			return
-		}
+	for _, b := range bp.all {
+		clear(b.out[:cap(b.out)])
 	}
 }

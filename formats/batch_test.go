@@ -218,3 +218,32 @@ func BenchmarkPrepareBig(b *testing.B) {
 		})
 	}
 }
+
+// keeper keeps every slice it is given, against io.Writer's rule, to see
+// what becomes of the memory afterwards.
+type keeper struct{ got [][]byte }
+
+func (k *keeper) Write(p []byte) (int, error) { k.got = append(k.got, p); return len(p), nil }
+
+// TestBatchedClearsOutput: once Prepare returns, the batches' output
+// buffers, which held the production data in the clear, are zero.
+func TestBatchedClearsOutput(t *testing.T) {
+	var in bytes.Buffer
+	testgen.CSV(&in, 3000, 5)
+	for _, fail := range []bool{false, true} {
+		data := in.Bytes()
+		if fail {
+			data = append(append([]byte(nil), data[:len(data)/2]...), 0) // fatal midway
+		}
+		var k keeper
+		Prepare(bytes.NewReader(data), issuer(t, "issuer-csv"), machine(t, "machine-fixed"), Options{JobDate: jobDate, batchBytes: 4 << 10}, &k, nil)
+		if len(k.got) < 2 {
+			t.Fatalf("only %d writes", len(k.got))
+		}
+		for _, p := range k.got {
+			if bytes.ContainsFunc(p, func(r rune) bool { return r != 0 }) {
+				t.Fatalf("output memory not cleared after Prepare returned (fatal=%v)", fail)
+			}
+		}
+	}
+}

@@ -10,7 +10,8 @@ import (
 // writer and a reader goroutine. Unlike io.Pipe, whose Write waits until the
 // reader has taken every byte, the writer here runs up to depth blocks
 // ahead, so that two stages of the preparation work at the same time.
-// Blocks hold plaintext: they are cleared before reuse and at the end.
+// Blocks hold plaintext. A block is reused as it is (it is overwritten);
+// Wipe clears every block the pipe made, once both ends are done.
 type blockPipe struct {
 	ch    chan []byte
 	done  chan struct{} // closed when the reader gives up
@@ -21,13 +22,47 @@ type blockPipe struct {
 	cur   []byte // the block being read
 	off   int    // read position in cur
 	block int
-	pool  sync.Pool
+	free  chan []byte // blocks the reader is done with, for the writer
+	mu    sync.Mutex
+	all   [][]byte // every block made, for Wipe
 }
 
 func newBlockPipe(block, depth int) *blockPipe {
-	p := &blockPipe{ch: make(chan []byte, depth), done: make(chan struct{}), block: block}
-	p.pool.New = func() any { return make([]byte, 0, block) }
-	return p
+	return &blockPipe{ch: make(chan []byte, depth), done: make(chan struct{}), block: block,
+		free: make(chan []byte, depth+2)}
+}
+
+// get returns an empty block: a free one, or a new one.
+func (p *blockPipe) get() []byte {
+	select {
+	case b := <-p.free:
+		return b[:0]
+	default:
+	}
+	b := make([]byte, 0, p.block)
+	p.mu.Lock()
+	p.all = append(p.all, b)
+	p.mu.Unlock()
+	return b
+}
+
+// recycle hands a block the reader is done with back to the writer. It is
+// not cleared: the writer overwrites it, and Wipe clears it at the end.
+func (p *blockPipe) recycle(blk []byte) {
+	select {
+	case p.free <- blk[:0]:
+	default: // more blocks than the writer can use: Wipe still clears it
+	}
+}
+
+// Wipe clears every block the pipe made. Call it once neither end uses the
+// pipe any more.
+func (p *blockPipe) Wipe() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, b := range p.all {
+		clear(b[:cap(b)])
+	}
 }
 
 var errPipeClosed = errors.New("pipe closed by the reader")
@@ -37,7 +72,7 @@ func (p *blockPipe) Write(b []byte) (int, error) {
 	n := 0
 	for len(b) > 0 {
 		if p.buf == nil {
-			p.buf = p.pool.Get().([]byte)[:0]
+			p.buf = p.get()
 		}
 		k := min(len(b), p.block-len(p.buf))
 		p.buf = append(p.buf, b[:k]...)
@@ -102,7 +137,7 @@ func (p *blockPipe) ReadFrom(r io.Reader) (int64, error) {
 	var n int64
 	for {
 		if p.buf == nil {
-			p.buf = p.pool.Get().([]byte)[:0]
+			p.buf = p.get()
 		}
 		k, err := r.Read(p.buf[len(p.buf):p.block])
 		p.buf = p.buf[:len(p.buf)+k]
@@ -153,21 +188,10 @@ func (p *blockPipe) WriteTo(w io.Writer) (int64, error) {
 	}
 }
 
-// CloseRead tells the writer to stop; queued blocks are cleared.
+// CloseRead tells the writer to stop. What it queued stays until Wipe.
 func (p *blockPipe) CloseRead(err error) {
 	p.once.Do(func() {
 		p.rerr = err
 		close(p.done)
 	})
-	go func() { // drain what the writer queued, so nothing stays in memory
-		for blk := range p.ch {
-			clear(blk[:cap(blk)])
-		}
-	}()
-}
-
-func (p *blockPipe) recycle(blk []byte) {
-	blk = blk[:cap(blk)]
-	clear(blk)
-	p.pool.Put(blk[:0])
 }

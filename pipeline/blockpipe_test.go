@@ -103,3 +103,33 @@ func TestBlockPipeErrors(t *testing.T) {
 	q.CloseRead(errConverterStopped)
 	require.ErrorIs(t, <-done, errConverterStopped)
 }
+
+// TestBlockPipeWipe: blocks are reused as they are, but once both ends are
+// done Wipe leaves no byte of what went through in any of them, also when
+// the reader stopped early with blocks still queued.
+func TestBlockPipeWipe(t *testing.T) {
+	for _, early := range []bool{false, true} {
+		data := bytes.Repeat([]byte{0xA5}, 1<<20+99)
+		p := newBlockPipe(64<<10, 3)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			io.Copy(p, bytes.NewReader(data))
+			p.CloseWrite(nil)
+		}()
+		if early {
+			buf := make([]byte, 100<<10)
+			io.ReadFull(p, buf)
+			p.CloseRead(errConverterStopped)
+		} else {
+			io.Copy(io.Discard, p)
+		}
+		<-done
+		p.Wipe()
+		require.NotEmpty(t, p.all)
+		require.LessOrEqual(t, len(p.all), 3+3, "blocks are reused, not made anew")
+		for _, b := range p.all {
+			require.Zero(t, bytes.Count(b[:cap(b)], []byte{0xA5}), "a block still holds data after Wipe (early=%v)", early)
+		}
+	}
+}

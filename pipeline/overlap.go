@@ -13,7 +13,7 @@ import (
 //
 // The pipes are blockPipes: bounded queues of blocks, so a stage hands over
 // a block and goes on with the next while the other works on it. Plaintext
-// stays in these few in-memory blocks (invariant 1), cleared after use.
+// stays in these few in-memory blocks (invariant 1), cleared at the end.
 
 const (
 	stageBlock = 256 << 10
@@ -72,5 +72,8 @@ func overlapped(msg io.Reader, enc io.Writer, convert func(r io.Reader, w io.Wri
 	in.CloseRead(errConverterStopped)
 	encErr = <-encDone
 	cryptoErr = <-decDone
+	// Neither end of either pipe is in use any more.
+	in.Wipe()
+	out.Wipe()
 	return cryptoErr, convErr, encErr
 }

@@ -150,26 +150,38 @@ func (s *Service) dummyHash() string {
 // flat; the CPU cost of a check is tens of milliseconds.
 var kdfSlots = make(chan struct{}, 1)
 
-// checkHash runs one passphrase check in a slot and hands the KDF's memory
-// back to the OS afterwards, so that a login does not leave the process
-// large while a preparation runs.
-func (s *Service) checkHash(h string, pass []byte) (bool, error) {
+// inKDFSlot runs f, an argon2id computation, in the one slot, so that a
+// login during a preparation stays within the daemon's memory budget:
+// argon2id takes one contiguous block (19 MiB by default), which the
+// preparation's freed pages cannot serve, and at the usual pacing it also
+// doubled the preparation's heap goal (70 MiB RSS at 10M records). So the
+// free pages go back to the OS first, the collector keeps the heap tight
+// while the KDF runs, and the KDF's memory goes back afterwards.
+func inKDFSlot(f func()) {
 	kdfSlots <- struct{}{}
+	debug.FreeOSMemory()
+	gc := debug.SetGCPercent(10)
 	defer func() {
+		// Collect first, the KDF's memory now garbage, then pace as
+		// before: the other way round the collector sized its next goal
+		// on the KDF's memory.
 		debug.FreeOSMemory()
+		debug.SetGCPercent(gc)
 		<-kdfSlots
 	}()
-	return people.CheckHash(h, pass)
+	f()
 }
 
-// hashPassphrase makes a new hash at the configured cost, in a slot too.
-func (s *Service) hashPassphrase(p []byte) (string, error) {
-	kdfSlots <- struct{}{}
-	defer func() {
-		debug.FreeOSMemory()
-		<-kdfSlots
-	}()
-	return people.HashPassphraseWith(p, s.kdf())
+// checkHash runs one passphrase check in the KDF slot.
+func (s *Service) checkHash(h string, pass []byte) (ok bool, err error) {
+	inKDFSlot(func() { ok, err = people.CheckHash(h, pass) })
+	return ok, err
+}
+
+// hashPassphrase makes a new hash at the configured cost, in the slot too.
+func (s *Service) hashPassphrase(p []byte) (h string, err error) {
+	inKDFSlot(func() { h, err = people.HashPassphraseWith(p, s.kdf()) })
+	return h, err
 }
 
 // Authenticate checks a person's passphrase, applies the lockout rule and

@@ -200,9 +200,11 @@ make_file() {
 }
 
 # run_job NAME MACHINE: upload NAME, start it for MACHINE, wait for ready;
-# record times, counts, RSS.
+# record times, counts, RSS. With a third argument "login", someone logs in
+# (argon2id) two seconds into the preparation, so that the peak RSS covers
+# a login during a preparation; the times then carry that login's CPU too.
 run_job() {
-  local name=$1 machine=$2 t0 t1 job req t_ap0 t_ready_seen st hwm_up cpu0 cpu1 d_start d_ready d_recv waited=0
+  local name=$1 machine=$2 login=${3:-} t0 t1 job req t_ap0 t_ready_seen st hwm_up cpu0 cpu1 d_start d_ready d_recv waited=0
   printf 'cd incoming\nput %s %s\n' "$work/$name" "$name" > "$work/batch"
   echo "[127.0.0.1]:$port $(ssh-keygen -y -f "$DATAPREP_HOME/keys/drop-host-ed25519")" > "$work/known_hosts"
   t0=$(now)
@@ -235,6 +237,8 @@ run_job() {
   cpu0=$(cpu_ticks)
   t_ap0=$(now)
   as carol approve "$req" >/dev/null
+  if [ "$login" = login ]; then (sleep 2; as bob request list >/dev/null) & fi
+  put "$name.login_during" "${login:-no}"
   # Watch the audit log instead of polling `job show` (an argon2id login
   # each), and seldom: the preparation's times come from the log's own
   # timestamps, and every poll's processes take CPU from the daemon on a
@@ -365,7 +369,7 @@ if [ "$BIG" = 1 ]; then
   big=cards-$BIG_N.csv.gpg
   say "BENCH_BIG: $BIG_N records through the daemon and the one-process path (memory)"
   make_file "$BIG_N" 4242 "$big"
-  run_job "$big" bench1
+  run_job "$big" bench1 login
   note "prepare $(get "$big.prepare_s") s, daemon heap peak $(get "$big.prepare_heap_peak_mib") MiB"
   [ "$have_stages" = 1 ] && stage "$big" full
   rm -f "$work/$big"
@@ -509,7 +513,7 @@ kib() { printf '%s KiB = %s MiB' "$1" "$(calc "$1 / 1024" 1)"; }
     echo "  $n records:"
     echo "    daemon, start → after upload           VmHWM $(kib "$(get "$f.rss_hwm_through_upload_kib")")"
     echo "    daemon, when approve was sent          VmRSS $(kib "$(get "$f.rss_before_approve_kib")")"
-    echo "    daemon, approve → ready (HWM reset: $(get "$f.hwm_reset")) VmHWM $(kib "$(get "$f.rss_hwm_prepare_kib")")"
+    echo "    daemon, approve → ready (HWM reset: $(get "$f.hwm_reset"); a login during it: $(get "$f.login_during")) VmHWM $(kib "$(get "$f.rss_hwm_prepare_kib")")"
     echo "    daemon Go heap during preparation      peak $(get "$f.prepare_heap_peak_mib") MiB, live after GC ≤ $(get "$f.prepare_heap_live_max_mib") MiB, goal ≤ $(get "$f.prepare_heap_goal_max_mib") MiB, $(get "$f.prepare_gcs") GCs (gctrace)"
     [ -n "$(get "$f.go_full.rss_kib")" ] && echo "    preparation path alone (bench-stages full, no logins) max RSS $(kib "$(get "$f.go_full.rss_kib")")"
   done
