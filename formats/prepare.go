@@ -1,7 +1,9 @@
 // Package formats turns a decrypted issuer file into a machine's production
 // file: it reads issuer records per the issuer profile (formats/input),
 // validates each (formats/card), and converts it per the machine profile
-// (formats/convert), streaming one record at a time.
+// (formats/convert), streaming: records go in batches over the cores and
+// come out in file order (batch.go), and memory does not grow with the
+// file.
 //
 // The packages below it hold one thing each: card (the record and its
 // rules), tlv (BER-TLV), track (ISO 7813), emboss (ISO 7811), cps (EMV CPS
