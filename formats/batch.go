@@ -94,7 +94,17 @@ func (b *batch) work(fl *input.Filler, conv *convert.Converter, p *card.Policy) 
 		}
 		if err == nil {
 			var o []byte
-			if o, err = conv.Append(out, &rec); err == nil {
+			o, err = conv.Append(out, &rec)
+			if cap(o) != cap(out) {
+				// Append moved the output to a larger array: the old one,
+				// or on an error the new one, is dropped, cleared first.
+				if err == nil {
+					clear(out[:cap(out)])
+				} else {
+					clear(o[:cap(o)])
+				}
+			}
+			if err == nil {
 				out = o
 			} else if recordError(err) == nil {
 				err = fmt.Errorf("formats: writing: %w", err)
@@ -131,7 +141,9 @@ func startBatches(rd input.Framer, policy card.Policy, ml *profile.Machine, batc
 		quit:  make(chan struct{}),
 	}
 	for range count {
-		b := &batch{ready: make(chan struct{}, 1)}
+		// Room for the output of a batch of text, so that it seldom grows
+		// (a fixed-width layout writes about 1.5 bytes per byte read).
+		b := &batch{ready: make(chan struct{}, 1), out: make([]byte, 0, 2*batchBytes)}
 		bp.all = append(bp.all, b)
 		bp.free <- b
 	}
@@ -169,6 +181,13 @@ func (bp *batches) read(rd input.Framer, batchBytes int) {
 		b.reset()
 		end := false
 		for len(b.frames) < maxBatchRecords && b.size < batchBytes {
+			select {
+			case <-bp.quit:
+				// Prepare stopped: read no further. The batch is left
+				// out of circulation; stop clears it with the others.
+				return
+			default:
+			}
 			f := b.next()
 			err := rd.Frame(f)
 			if err != nil {

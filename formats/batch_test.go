@@ -225,25 +225,84 @@ type keeper struct{ got [][]byte }
 
 func (k *keeper) Write(p []byte) (int, error) { k.got = append(k.got, p); return len(p), nil }
 
+// wideMachine writes 3 KB a record: a batch's output outgrows its buffer
+// many times over.
+const wideMachine = `
+profile = "machine"
+name = "wide"
+format = "fixed"
+[[field]]
+from = ["pan"]
+width = 19
+[[field]]
+value = "X"
+width = 3000
+`
+
 // TestBatchedClearsOutput: once Prepare returns, the batches' output
-// buffers, which held the production data in the clear, are zero.
+// buffers, which held the production data in the clear, are zero, also
+// the arrays a batch's output outgrew on the way.
 func TestBatchedClearsOutput(t *testing.T) {
 	var in bytes.Buffer
 	testgen.CSV(&in, 3000, 5)
-	for _, fail := range []bool{false, true} {
-		data := in.Bytes()
-		if fail {
-			data = append(append([]byte(nil), data[:len(data)/2]...), 0) // fatal midway
-		}
-		var k keeper
-		Prepare(bytes.NewReader(data), issuer(t, "issuer-csv"), machine(t, "machine-fixed"), Options{JobDate: jobDate, batchBytes: 4 << 10}, &k, nil)
-		if len(k.got) < 2 {
-			t.Fatalf("only %d writes", len(k.got))
-		}
-		for _, p := range k.got {
-			if bytes.ContainsFunc(p, func(r rune) bool { return r != 0 }) {
-				t.Fatalf("output memory not cleared after Prepare returned (fatal=%v)", fail)
+	wide, err := profile.ParseMachine([]byte(wideMachine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{100, 4 << 10} {
+		for _, ml := range []*profile.Machine{machine(t, "machine-fixed"), wide} {
+			for _, fail := range []bool{false, true} {
+				data := in.Bytes()
+				if fail {
+					data = append(append([]byte(nil), data[:len(data)/2]...), 0) // fatal midway
+				}
+				var k keeper
+				Prepare(bytes.NewReader(data), issuer(t, "issuer-csv"), ml, Options{JobDate: jobDate, batchBytes: size}, &k, nil)
+				if len(k.got) < 2 {
+					t.Fatalf("only %d writes", len(k.got))
+				}
+				for _, p := range k.got {
+					if bytes.ContainsFunc(p, func(r rune) bool { return r != 0 }) {
+						t.Fatalf("output memory not cleared after Prepare returned (%s, batch %d bytes, fatal=%v)", ml.Name, size, fail)
+					}
+				}
 			}
+		}
+	}
+}
+
+// TestBatchedClearsOutgrownOutput: a batch that wrote its output from one
+// array and later outgrew it (its first records were long, so it held one
+// of them; later ones short, so it holds dozens) leaves nothing in the
+// array it dropped.
+func TestBatchedClearsOutgrownOutput(t *testing.T) {
+	var in bytes.Buffer
+	testgen.CSV(&in, 400, 5)
+	lines := strings.SplitAfter(in.String(), "\n")
+	var b strings.Builder
+	b.WriteString(strings.TrimSuffix(lines[0], "\n") + ",NOTE\n") // a column the profile does not map
+	for i, l := range lines[1:] {
+		if l == "" {
+			continue
+		}
+		note := ""
+		if i < 40 {
+			note = strings.Repeat("x", 3500)
+		}
+		b.WriteString(strings.TrimSuffix(l, "\n") + "," + note + "\n")
+	}
+	wide, err := profile.ParseMachine([]byte(wideMachine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k keeper
+	n, err := Prepare(strings.NewReader(b.String()), issuer(t, "issuer-csv"), wide, Options{JobDate: jobDate, batchBytes: 4 << 10}, &k, nil)
+	if err != nil || n.Accepted != 400 {
+		t.Fatalf("%+v %v", n, err)
+	}
+	for i, p := range k.got {
+		if bytes.ContainsFunc(p, func(r rune) bool { return r != 0 }) {
+			t.Fatalf("write %d of %d: its memory still holds card data after Prepare returned", i+1, len(k.got))
 		}
 	}
 }

@@ -50,9 +50,12 @@ type Counts struct{ Read, Accepted, Rejected int }
 // each bad record, in file order and on the caller's goroutine.
 //
 // The records are framed on one goroutine and filled, validated and
-// converted in batches on several (see batch.go); the output, the counts, the rejects
-// and the errors are those of one record at a time, in file order. Memory
-// is bounded by the batches in flight: it does not grow with the file.
+// converted in batches on several (see batch.go); the output, the counts,
+// the rejects and the errors are those of one record at a time, in file
+// order, except after a write error: then Prepare stops at the batch that
+// failed to be written, and the counts and rejects cover the records up
+// to it. Memory is bounded by the batches in flight: it does not grow with
+// the file.
 //
 // Errors: a structural problem with the input (wrapping input.ErrLineTooLong,
 // input.ErrNUL, input.ErrUTF8, input.ErrHeader, input.ErrSyntax), a write

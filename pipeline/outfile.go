@@ -35,7 +35,9 @@ type outFile struct {
 	free   chan []byte   // from the writer; closed when it failed
 	done   chan struct{} // closed when the writer ended
 	err    error         // the writer's error, once seen
-	closed bool
+	closed bool          // stopped: no more writes
+	// fileClosed: f is closed (Commit or Close).
+	fileClosed bool
 
 	// The writer goroutine's, until done (or, for werr, free) is closed:
 	werr   error
@@ -83,6 +85,9 @@ func alignedBlock() []byte {
 }
 
 func (o *outFile) Write(p []byte) (int, error) {
+	if o.closed {
+		return 0, os.ErrClosed
+	}
 	if o.err != nil {
 		return 0, o.err
 	}
@@ -179,8 +184,12 @@ func (o *outFile) stop() error {
 }
 
 // Commit writes what is buffered, fsyncs and closes the file: on success
-// the file is whole on disk, and Sum and Size say what it holds.
+// the file is whole on disk, and Sum and Size say what it holds. It may be
+// called once.
 func (o *outFile) Commit() error {
+	if o.closed {
+		return os.ErrClosed
+	}
 	err := o.stop()
 	if err == nil {
 		err = o.f.Sync()
@@ -188,12 +197,18 @@ func (o *outFile) Commit() error {
 	if cerr := o.f.Close(); err == nil {
 		err = cerr
 	}
+	o.fileClosed = true
 	return err
 }
 
-// Close closes the file without committing it, for the error paths.
+// Close closes the file without committing it, for the error paths; after
+// Commit it does nothing.
 func (o *outFile) Close() error {
 	o.stop()
+	if o.fileClosed {
+		return nil
+	}
+	o.fileClosed = true
 	return o.f.Close()
 }
 

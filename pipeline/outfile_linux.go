@@ -7,23 +7,33 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openOut creates path with O_DIRECT if its file system takes it (tmpfs,
-// for one, refuses it with EINVAL), else without.
+// openOut creates path, then turns O_DIRECT on if its file system takes
+// it. Not O_DIRECT at open: where direct I/O is refused, Linux creates the
+// file before it fails the open, and the O_EXCL open that would follow
+// then finds it there.
 func openOut(path string) (*os.File, bool, error) {
-	const flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	f, err := os.OpenFile(path, flags|unix.O_DIRECT, 0o600)
-	if err == nil {
-		return f, true, nil
-	}
-	if !errors.Is(err, unix.EINVAL) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
 		return nil, false, err
 	}
-	f, err = os.OpenFile(path, flags, 0o600)
-	return f, false, err
+	switch err := setDirect(f, true); {
+	case err == nil:
+		return f, true, nil
+	case errors.Is(err, unix.EINVAL): // ramfs, older tmpfs: buffered
+		return f, false, nil
+	default:
+		f.Close()
+		os.Remove(path)
+		return nil, false, err
+	}
 }
 
 // directOff turns O_DIRECT off for f.
-func directOff(f *os.File) error {
+func directOff(f *os.File) error { return setDirect(f, false) }
+
+// setDirect turns O_DIRECT on or off for f. A variable, so that tests can
+// play a file system that refuses it.
+var setDirect = func(f *os.File, on bool) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
@@ -35,7 +45,12 @@ func directOff(f *os.File) error {
 			ferr = err
 			return
 		}
-		_, ferr = unix.FcntlInt(fd, unix.F_SETFL, fl&^unix.O_DIRECT)
+		if on {
+			fl |= unix.O_DIRECT
+		} else {
+			fl &^= unix.O_DIRECT
+		}
+		_, ferr = unix.FcntlInt(fd, unix.F_SETFL, fl)
 	})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -94,5 +95,29 @@ func TestOutFileWriteError(t *testing.T) {
 	}
 	if err := o.Commit(); err == nil {
 		t.Fatal("Commit succeeded")
+	}
+}
+
+// TestOutFileAfterCommit: a write or a second Commit after Commit is an
+// error, not a panic, and Close after Commit does nothing.
+func TestOutFileAfterCommit(t *testing.T) {
+	o, err := createOutFile(filepath.Join(t.TempDir(), "out.pgp.part"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Write(make([]byte, 2*outBlock)); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Write after Commit: %v", err)
+	}
+	if err := o.Commit(); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("second Commit: %v", err)
+	}
+	if err := o.Close(); err != nil {
+		t.Fatalf("Close after Commit: %v", err)
 	}
 }

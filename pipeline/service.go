@@ -138,9 +138,10 @@ func (s *Service) refuse(e audit.Entry, err error) error {
 
 // dummyHash makes a login with an unknown name cost as much as a wrong
 // passphrase, so timing does not tell which names exist.
-// It is made on first use at the configured cost, not at every CLI start.
+// It is made on first use at the configured cost, not at every CLI start,
+// in the KDF slot like every argon2id computation.
 func (s *Service) dummyHash() string {
-	s.dummyOnce.Do(func() { s.dummy, _ = people.HashPassphraseWith([]byte("dataprep-timing-equaliser"), s.kdf()) })
+	s.dummyOnce.Do(func() { s.dummy, _ = s.hashPassphrase([]byte("dataprep-timing-equaliser")) })
 	return s.dummy
 }
 

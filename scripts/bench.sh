@@ -237,8 +237,8 @@ run_job() {
   cpu0=$(cpu_ticks)
   t_ap0=$(now)
   as carol approve "$req" >/dev/null
-  if [ "$login" = login ]; then (sleep 2; as bob request list >/dev/null) & fi
-  put "$name.login_during" "${login:-no}"
+  local login_pid=""
+  if [ "$login" = login ]; then (sleep 2; as bob request list >/dev/null) & login_pid=$!; fi
   # Watch the audit log instead of polling `job show` (an argon2id login
   # each), and seldom: the preparation's times come from the log's own
   # timestamps, and every poll's processes take CPU from the daemon on a
@@ -265,6 +265,13 @@ run_job() {
   d_start=$(audit_time job.decrypt.start "$job")
   d_ready=$(audit_time job.ready "$job")
   put "$name.prepare_s" "$(calc "$d_ready - $d_start")"
+  if [ -n "$login_pid" ]; then
+    wait "$login_pid" || true
+    # Only a preparation that outlasted the two seconds had the login in it.
+    if awk "BEGIN { exit !($(get "$name.prepare_s") > 2.5) }"; then put "$name.login_during" yes; else put "$name.login_during" "no (the preparation ended first)"; fi
+  else
+    put "$name.login_during" no
+  fi
   read -r gcs gcpeak gclive gcgoal < <(gc_heap "$d_start" "$d_ready")
   put "$name.prepare_gcs" "$gcs"; put "$name.prepare_heap_peak_mib" "$gcpeak"
   put "$name.prepare_heap_live_max_mib" "$gclive"; put "$name.prepare_heap_goal_max_mib" "$gcgoal"
