@@ -279,14 +279,7 @@ type fixed struct {
 }
 
 func newFixed(br *bufio.Reader, b base) *fixed {
-	idx := make([]int, len(b.maps))
-	for i := range b.maps {
-		idx[i] = i
-		if b.maps[i].Input.Value != nil {
-			idx[i] = -1
-		}
-	}
-	return &fixed{base: b, lines: newLines(br, b.ip), steps: plan(b.maps, idx)}
+	return &fixed{base: b, lines: newLines(br, b.ip), steps: planEach(b.maps)}
 }
 
 func (f *fixed) Next() (card.Record, error) {
@@ -489,6 +482,19 @@ func plan(maps []profile.Mapping, index []int) []step {
 		steps[i] = step{m: m, in: m.Input, target: m.Target, field: index[i], n: m.N}
 	}
 	return steps
+}
+
+// planEach is the plan for readers whose field i is mapping i's own text
+// (fixed-width spans, JSON values); a constant mapping has none.
+func planEach(maps []profile.Mapping) []step {
+	idx := make([]int, len(maps))
+	for i := range maps {
+		idx[i] = i
+		if maps[i].Input.Value != nil {
+			idx[i] = -1
+		}
+	}
+	return plan(maps, idx)
 }
 
 // fill builds the record from the fields of its text s.

@@ -37,15 +37,10 @@ func newJSONL(br *bufio.Reader, b base) *jsonl {
 
 func newJSONObject(maps []profile.Mapping) *jsonObject {
 	known := map[string]bool{}
-	idx := make([]int, len(maps))
-	for i, m := range maps {
+	for _, m := range maps {
 		known[m.Input.Key] = true
-		idx[i] = i
-		if m.Input.Value != nil {
-			idx[i] = -1
-		}
 	}
-	return &jsonObject{vals: map[string]string{}, known: known, steps: plan(maps, idx)}
+	return &jsonObject{vals: map[string]string{}, known: known, steps: planEach(maps)}
 }
 
 func (j *jsonl) Next() (card.Record, error) {
